@@ -1,0 +1,7 @@
+"""course_lib: the normalizing flows of the course, in small readable PyTorch modules."""
+from . import datasets, flows, jacobian
+from .flows import Compose, Flow, Inverse
+from .model import NormalizingFlow
+
+__version__ = "0.1.0"
+__all__ = ["flows", "datasets", "jacobian", "Flow", "Compose", "Inverse", "NormalizingFlow"]

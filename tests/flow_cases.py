@@ -1,0 +1,42 @@
+"""How a flow joins the shared contract: a ``Case`` in ``CASES`` of a ``tests/cases_*.py`` file.
+
+``make(dim)`` builds the flow in float64 (image flows ignore ``dim``); ``shape(dim)`` is
+the shape of one sample; the contract perturbs every parameter away from its
+initial value before checking, so an identity initialisation cannot hide a bug.
+"""
+from __future__ import annotations
+
+import importlib
+import pathlib
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+
+@dataclass
+class Case:
+    make: Callable[[int], torch.nn.Module]
+    shape: Callable[[int], tuple] = lambda dim: (dim,)
+    atol: float = 1e-9
+    perturb: float = 0.3
+    input_scale: float = 1.0
+    dims: tuple = (2, 5)
+    # called with (flow, batch) after construction and before perturbation,
+    # e.g. to run a data-dependent initialisation
+    warmup: Callable | None = None
+    batch: int = 6
+    # maps standard normal draws into the flow's domain (e.g. exp for a logarithm)
+    to_domain: Callable | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def collect() -> dict[str, Case]:
+    cases: dict[str, Case] = {}
+    for path in sorted(pathlib.Path(__file__).parent.glob("cases_*.py")):
+        module = importlib.import_module(path.stem)
+        for name, case in module.CASES.items():
+            if name in cases:
+                raise RuntimeError(f"flow case {name!r} defined twice")
+            cases[name] = case
+    return cases
