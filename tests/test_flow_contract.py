@@ -81,3 +81,14 @@ def test_parameters_moved_off_initialisation_change_the_map(name, dim):
     if case.warmup is not None:
         case.warmup(flow, z)
     assert not torch.allclose(flow(z)[0], moved(z)[0])
+
+
+@pytest.mark.parametrize("name,dim", PARAMS)
+def test_runs_in_float32(name, dim):
+    case, flow, z = build(name, dim)
+    flow, z = flow.float(), z.float()
+    x, logdet = flow(z)
+    z_back, inv_logdet = flow.inverse(x)
+    assert x.dtype == logdet.dtype == z_back.dtype == torch.float32
+    torch.testing.assert_close(z_back, z, atol=max(1e-3, case.atol), rtol=1e-3)
+    torch.testing.assert_close(inv_logdet, -logdet, atol=max(1e-3, case.atol), rtol=1e-3)
