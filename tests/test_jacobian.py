@@ -5,7 +5,7 @@ import torch
 from course_lib.jacobian import (divergence_exact, divergence_hutchinson, jacobian,
                                  log_abs_det_bruteforce)
 
-A = torch.tensor([[3.0, 1.0, 0.0], [0.0, 2.0, -1.0], [0.5, 0.0, 1.0]])
+A = torch.tensor([[3.0, 1.0, 0.0], [0.0, 2.0, -1.0], [0.5, 0.0, 1.0]], dtype=torch.float64)
 
 
 def linear(x):

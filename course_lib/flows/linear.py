@@ -1,0 +1,152 @@
+"""Linear flows ``x = W z``: fixed permutations and a learnable matrix in LU form.
+
+For a linear map the Jacobian is ``W`` itself, so ``log|det J| = log|det W|`` is the
+same for every sample. A permutation only reorders coordinates (``|det W| = 1``,
+log-det 0); stacked between coupling layers it lets every coordinate be transformed.
+
+``LULinear`` writes ``W = P L U`` with ``P`` a fixed permutation, ``L`` lower triangular
+with ones on its diagonal and ``U`` upper triangular with diagonal
+``U_ii = sign_i * exp(log_u_i)``. Then
+
+* ``log|det W| = sum_i log|U_ii| = sum_i log_u_i``, O(d) instead of O(d^3);
+* ``W`` is invertible for every value of the parameters (no ``U_ii`` can be 0);
+* ``z = U^{-1} L^{-1} P^T x`` costs two triangular solves.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .base import Flow, FlowInputError
+
+__all__ = ["Permutation", "Reverse", "LULinear", "LUMatrix"]
+
+
+def _check_dim(dim, where: str) -> None:
+    if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
+        raise FlowInputError(f"{where}: expected a positive integer dim, got {dim!r}")
+
+
+class Permutation(Flow):
+    """Reorder coordinates, ``x_i = z_{pi(i)}``, with a fixed random permutation ``pi``.
+
+    ``log|det J| = 0``. The permutation is drawn once from ``seed`` (drawn again while
+    it is the identity, which for ``dim = 2`` happens half the time) and stored as a
+    buffer, so a saved model keeps it.
+
+    Example:
+        >>> x, logdet = Permutation(5, seed=1)(torch.randn(3, 5))
+    """
+
+    def __init__(self, dim: int, seed: int = 0):
+        _check_dim(dim, type(self).__name__)
+        super().__init__((dim,))
+        generator = torch.Generator().manual_seed(seed)
+        order = torch.randperm(dim, generator=generator)
+        while dim > 1 and bool((order == torch.arange(dim)).all()):
+            order = torch.randperm(dim, generator=generator)
+        self.register_buffer("order", order)
+        self.register_buffer("inverse_order", torch.argsort(order))
+
+    def _forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        return z[:, self.order], z.new_zeros(z.shape[0])
+
+    def _inverse(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        return x[:, self.inverse_order], x.new_zeros(x.shape[0])
+
+
+class Reverse(Permutation):
+    """Reverse the order of the coordinates, ``x_i = z_{d-1-i}``; ``log|det J| = 0``."""
+
+    def __init__(self, dim: int):
+        super().__init__(dim)
+        self.order.copy_(torch.arange(dim - 1, -1, -1))
+        self.inverse_order.copy_(torch.arange(dim - 1, -1, -1))
+
+
+class LUMatrix(nn.Module):
+    """An always-invertible ``d x d`` matrix ``W = P L U`` (the parametrisation, not a flow).
+
+    Shared by ``LULinear`` (vectors) and ``InvConv1x1`` (the channels of every pixel).
+
+    Args:
+        dim: size of the matrix.
+        weight: the initial ``W`` (any invertible matrix, decomposed with partial
+            pivoting); the identity by default. ``P`` and the signs of ``U_ii`` stay fixed.
+        where: the name error messages start with.
+    """
+
+    def __init__(self, dim: int, weight: Tensor | None = None, where: str = "LUMatrix"):
+        super().__init__()
+        _check_dim(dim, where)
+        if weight is None:
+            weight = torch.eye(dim)
+        weight = torch.as_tensor(weight)
+        if weight.shape != (dim, dim):
+            raise FlowInputError(f"{where}: expected an initial weight of shape ({dim}, {dim}), "
+                                 f"got {tuple(weight.shape)}")
+        if not bool(torch.isfinite(weight).all()):
+            raise FlowInputError(f"{where}: the initial weight contains non-finite values")
+        # decompose in float64 so the stored factors reproduce W to ~1e-16
+        p, lower, upper = torch.linalg.lu(weight.to(torch.float64))
+        diag = torch.diagonal(upper)
+        if bool((diag.abs() <= 1e-12 * max(1.0, weight.abs().max().item())).any()):
+            raise FlowInputError(f"{where}: the initial weight is singular (a zero pivot in its LU "
+                                 "decomposition); a flow needs an invertible matrix")
+        dtype = torch.get_default_dtype()
+        self.register_buffer("permutation", p.to(dtype))
+        self.register_buffer("sign", diag.sign().to(dtype))
+        self.lower = nn.Parameter(torch.tril(lower, -1).to(dtype))
+        self.upper = nn.Parameter(torch.triu(upper, 1).to(dtype))
+        self.log_u = nn.Parameter(diag.abs().log().to(dtype))
+        self.dim = dim
+
+    def factors(self) -> tuple[Tensor, Tensor]:
+        """``(L, U)``: unit lower and upper triangular, built from the parameters."""
+        eye = torch.eye(self.dim, dtype=self.lower.dtype, device=self.lower.device)
+        lower = torch.tril(self.lower, -1) + eye
+        upper = torch.triu(self.upper, 1) + torch.diag(self.sign * torch.exp(self.log_u))
+        return lower, upper
+
+    def matrix(self) -> Tensor:
+        """``W = P L U``."""
+        lower, upper = self.factors()
+        return self.permutation @ lower @ upper
+
+    def log_abs_det(self) -> Tensor:
+        """``log|det W| = sum_i log|U_ii|`` (``|det P| = det L = 1``)."""
+        return self.log_u.sum()
+
+    def solve(self, x: Tensor) -> Tensor:
+        """``W^{-1} x = U^{-1} L^{-1} P^T x`` for ``x`` of shape ``(d, n)`` (triangular solves)."""
+        lower, upper = self.factors()
+        y = torch.linalg.solve_triangular(lower, self.permutation.T @ x, upper=False,
+                                          unitriangular=True)
+        return torch.linalg.solve_triangular(upper, y, upper=True)
+
+
+class LULinear(Flow):
+    """A learnable invertible linear map ``x = W z`` with ``W = P L U``.
+
+    ``log|det J| = sum_i log|U_ii|``, the same for every sample.
+
+    Args:
+        dim: number of coordinates.
+        weight: the initial ``W`` (invertible); the identity by default, so the flow
+            starts as the identity map.
+
+    Example:
+        >>> x, logdet = LULinear(3)(torch.randn(4, 3))
+    """
+
+    def __init__(self, dim: int, weight: Tensor | None = None):
+        super().__init__((dim,))
+        self.lu = LUMatrix(dim, weight, "LULinear")
+
+    def _forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        x = z @ self.lu.matrix().T
+        return x, self.lu.log_abs_det().expand(z.shape[0])
+
+    def _inverse(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        z = self.lu.solve(x.T).T
+        return z, -self.lu.log_abs_det().expand(x.shape[0])

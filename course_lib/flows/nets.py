@@ -1,0 +1,95 @@
+"""Conditioner networks: the small neural networks inside coupling and autoregressive flows.
+
+A conditioner never has to be inverted, so it can be any network. Its last layer starts
+at zero, so a flow built on it starts as the identity map (``s = 0``, ``t = 0``) and
+training moves it away from there.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from torch import Tensor, nn
+
+__all__ = ["MLP", "ConvNet"]
+
+
+class MLP(nn.Module):
+    """A fully connected network ``R^in -> R^out`` with ``n_hidden`` hidden layers.
+
+    Args:
+        in_features: size of the input.
+        out_features: size of the output.
+        hidden: width of every hidden layer.
+        n_hidden: number of hidden layers.
+        activation: a module class, built once per hidden layer. SiLU is smooth (the
+            density of a flow inherits its smoothness) and does not saturate.
+        zero_init: start the last layer at zero, so the output is 0 before training.
+
+    Example:
+        >>> MLP(1, 2)(torch.randn(5, 1)).shape
+        torch.Size([5, 2])
+    """
+
+    def __init__(self, in_features: int, out_features: int, hidden: int = 64, n_hidden: int = 2,
+                 activation: Callable[[], nn.Module] = nn.SiLU, zero_init: bool = True):
+        super().__init__()
+        for name, value in (("in_features", in_features), ("out_features", out_features),
+                            ("hidden", hidden)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"MLP: {name} must be a positive integer, got {value!r}")
+        if not isinstance(n_hidden, int) or n_hidden < 0:
+            raise ValueError(f"MLP: n_hidden must be a non-negative integer, got {n_hidden!r}")
+        sizes = [in_features] + [hidden] * n_hidden + [out_features]
+        layers: list[nn.Module] = []
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            layers.append(nn.Linear(a, b))
+            if i < n_hidden:
+                layers.append(activation())
+        self.net = nn.Sequential(*layers)
+        if zero_init:
+            nn.init.zeros_(self.net[-1].weight)
+            nn.init.zeros_(self.net[-1].bias)
+        self.in_features, self.out_features = in_features, out_features
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class ConvNet(nn.Module):
+    """A small convolutional network ``(batch, C_in, H, W) -> (batch, C_out, H, W)``.
+
+    A 3x3 convolution, ``n_hidden - 1`` 1x1 convolutions and a 3x3 output convolution,
+    all with padding that keeps height and width, so each output pixel sees its 5x5
+    neighbourhood: enough for a checkerboard mask, where every transformed pixel is
+    conditioned on its untouched neighbours.
+
+    Args:
+        in_channels, out_channels: channels of input and output.
+        hidden: channels of the hidden feature maps.
+        n_hidden: number of hidden feature maps (at least 1).
+        activation: a module class, built once per hidden layer.
+        zero_init: start the last convolution at zero.
+
+    Example:
+        >>> ConvNet(4, 8)(torch.randn(2, 4, 6, 6)).shape
+        torch.Size([2, 8, 6, 6])
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, hidden: int = 64, n_hidden: int = 2,
+                 activation: Callable[[], nn.Module] = nn.SiLU, zero_init: bool = True):
+        super().__init__()
+        for name, value in (("in_channels", in_channels), ("out_channels", out_channels),
+                            ("hidden", hidden), ("n_hidden", n_hidden)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"ConvNet: {name} must be a positive integer, got {value!r}")
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, hidden, 3, padding=1), activation()]
+        for _ in range(n_hidden - 1):
+            layers += [nn.Conv2d(hidden, hidden, 1), activation()]
+        layers.append(nn.Conv2d(hidden, out_channels, 3, padding=1))
+        self.net = nn.Sequential(*layers)
+        if zero_init:
+            nn.init.zeros_(self.net[-1].weight)
+            nn.init.zeros_(self.net[-1].bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)

@@ -1,0 +1,160 @@
+"""Planar flow (Rezende and Mohamed, 2015): ``x = z + u * tanh(w^T z + b)``.
+
+It moves every point along one direction ``u`` by an amount that depends on where the
+point lies across the hyperplane ``w^T z + b = 0``. The Jacobian is a rank-one update of
+the identity, ``J = I + h'(w^T z + b) u w^T`` with ``h = tanh``, so the matrix
+determinant lemma ``det(I + u v^T) = 1 + v^T u`` gives it in O(d):
+
+    ``log|det J| = log|1 + h'(w^T z + b) w^T u|``.
+
+Since ``0 < h' <= 1``, the map is invertible when ``w^T u >= -1``. ``Planar`` enforces
+this by using ``u_hat = u + (m(w^T u) - w^T u) w / |w|^2`` with
+``m(a) = -1 + softplus(a)``, so ``w^T u_hat = m(w^T u) > -1`` for any raw ``u``.
+
+There is no closed-form inverse, but only one number is unknown: ``s = w^T z + b``.
+Taking ``w^T`` of both sides of the map gives the scalar equation
+
+    ``s + (w^T u) tanh(s) = w^T x + b``,
+
+whose left side increases with ``s``; once it is solved, ``z = x - u tanh(s)``.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .base import Flow, FlowInputError
+
+__all__ = ["Planar", "planar", "u_hat"]
+
+MAX_ITER = 100
+
+
+def u_hat(u: Tensor, w: Tensor) -> Tensor:
+    """``u + (m(w^T u) - w^T u) w / |w|^2`` with ``m(a) = -1 + softplus(a)``: ``w^T u_hat > -1``."""
+    wu, ww = torch.dot(w, u), torch.dot(w, w)
+    if not bool(ww > 0):
+        return u  # w = 0: the map is a translation by u tanh(b), invertible for any u
+    return u + (F.softplus(wu) - 1 - wu) * w / ww
+
+
+def solve_increasing(c: Tensor, m: Tensor, tol: float | None = None,
+                     max_iter: int = MAX_ITER) -> Tensor:
+    """Solve ``s + m tanh(s) = c`` for ``s``, elementwise, given ``m >= -1``.
+
+    Newton's method kept inside the bracket ``[c - |m|, c + |m|]`` (the root lies there
+    because ``|tanh| < 1``); a step that would leave it, or that shrinks by less than
+    half, is replaced by bisection, so it converges even where the derivative
+    ``1 + m (1 - tanh^2 s)`` is close to 0. Stops when every step is at most
+    ``tol * (1 + |s|)``; ``tol`` is 64 machine epsilons of ``c``'s dtype by default
+    (``1.4e-14`` in float64).
+
+    Raises:
+        FlowInputError: when it has not converged after ``max_iter`` iterations.
+    """
+    if tol is None:
+        tol = 64 * torch.finfo(c.dtype).eps
+    m = m.expand_as(c)
+    lo, hi = c - m.abs(), c + m.abs()
+    s = c.clone()
+    previous = torch.full_like(c, math.inf)
+    for _ in range(max_iter):
+        t = torch.tanh(s)
+        g = s + m * t - c
+        lo = torch.where(g < 0, s, lo)
+        hi = torch.where(g > 0, s, hi)
+        step = g / (1 + m * (1 - t * t))
+        newton = s - step
+        bisect = ((newton < lo) | (newton > hi) | ~torch.isfinite(newton)
+                  | (step.abs() > 0.5 * previous.abs()))
+        new = torch.where(bisect, (lo + hi) / 2, newton)
+        change = new - s
+        s, previous = new, change
+        if bool((change.abs() <= tol * (1 + s.abs())).all()):
+            return s
+    worst = (change.abs() / (1 + s.abs())).max().item()
+    raise FlowInputError(
+        f"planar inverse: the root solve for s = w^T z + b did not converge in {max_iter} "
+        f"iterations (largest relative step {worst:.3g}, tolerance {tol:.3g}); "
+        "increase max_iter")
+
+
+def planar(z: Tensor, u: Tensor, w: Tensor, b, inverse: bool = False, tol: float | None = None,
+           max_iter: int = MAX_ITER) -> tuple[Tensor, Tensor]:
+    """The planar map ``x = z + u tanh(w^T z + b)`` and its ``log|det J|``.
+
+    ``log|det J| = log|1 + tanh'(w^T z + b) w^T u|`` by the matrix determinant lemma.
+
+    ``u`` is used as given (no ``u_hat``), so ``w^T u >= -1`` is required. With
+    ``inverse=True`` the first argument is ``x``; it returns ``z`` and
+    ``log|det J^{-1}(x)|`` (the root solve of ``solve_increasing``).
+
+    Example (the worked example of the lecture):
+        >>> u, w = torch.tensor([1.0, 0.0]), torch.tensor([1.0, 2.0])
+        >>> planar(torch.tensor([[0.5, -0.5]]), u, w, 0.0)[1]
+        tensor([0.5802])
+    """
+    if not isinstance(z, Tensor) or z.dim() != 2:
+        got = tuple(z.shape) if isinstance(z, Tensor) else type(z).__name__
+        raise FlowInputError(f"planar: expected a batch of shape (batch, dim), got {got}")
+    dim = z.shape[1]
+    u = torch.as_tensor(u, dtype=z.dtype, device=z.device)
+    w = torch.as_tensor(w, dtype=z.dtype, device=z.device)
+    b = torch.as_tensor(b, dtype=z.dtype, device=z.device)
+    if u.shape != (dim,) or w.shape != (dim,) or b.dim() != 0:
+        raise FlowInputError(f"planar: expected u and w of shape ({dim},) and a scalar b, got "
+                             f"u {tuple(u.shape)}, w {tuple(w.shape)}, b {tuple(b.shape)}")
+    wu = torch.dot(w, u)
+    if not bool(wu >= -1):
+        raise FlowInputError(f"planar: w^T u = {wu.item():.4g} < -1 makes the map fold over "
+                             "(not invertible); it needs w^T u >= -1 "
+                             "(Planar enforces it with u_hat)")
+    if inverse:
+        s = solve_increasing(z @ w + b, wu, tol, max_iter)
+        t = torch.tanh(s)
+        return z - u * t[:, None], -torch.log((1 + (1 - t * t) * wu).abs())
+    t = torch.tanh(z @ w + b)
+    return z + u * t[:, None], torch.log((1 + (1 - t * t) * wu).abs())
+
+
+class Planar(Flow):
+    """A learnable planar flow ``x = z + u_hat tanh(w^T z + b)``, invertible for all parameters.
+
+    Args:
+        dim: number of coordinates.
+        tol, max_iter: tolerance and iteration cap of the inverse's root solve
+            (see ``solve_increasing``).
+
+    ``w`` starts random and ``u`` at the value that makes ``u_hat = 0`` (``u`` along ``w``
+    with ``w^T u = log(e - 1)``, where ``m(w^T u) = 0``), so the flow starts as the identity.
+
+    Example:
+        >>> flow = Planar(2)
+        >>> x, logdet = flow(torch.randn(5, 2))
+        >>> z, inv_logdet = flow.inverse(x)
+    """
+
+    def __init__(self, dim: int, tol: float | None = None, max_iter: int = MAX_ITER):
+        if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
+            raise FlowInputError(f"Planar: expected a positive integer dim, got {dim!r}")
+        super().__init__((dim,))
+        w = torch.randn(dim) / math.sqrt(dim)
+        self.w = nn.Parameter(w)
+        self.u = nn.Parameter(math.log(math.e - 1) * w / torch.dot(w, w))
+        self.b = nn.Parameter(torch.zeros(()))
+        self.tol, self.max_iter = tol, max_iter
+
+    @property
+    def u_hat(self) -> Tensor:
+        """The constrained ``u``, with ``w^T u_hat > -1``."""
+        return u_hat(self.u, self.w)
+
+    def _forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        return planar(z, self.u_hat, self.w, self.b)
+
+    def _inverse(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        return planar(x, self.u_hat, self.w, self.b, inverse=True, tol=self.tol,
+                      max_iter=self.max_iter)
