@@ -52,6 +52,8 @@ def grade_worksheet(path: pathlib.Path, cell_timeout: int = 120, startup_timeout
     from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
+    from .execute import kernel_manager
+
     path = pathlib.Path(path)
     key = _worksheet_key(path)
     expected = exercises_of(key) if key else []
@@ -65,7 +67,7 @@ def grade_worksheet(path: pathlib.Path, cell_timeout: int = 120, startup_timeout
             nb, failure = None, f"the notebook could not be read ({type(exc).__name__}: {exc})"
         if nb is not None:
             client = NotebookClient(nb, timeout=cell_timeout, startup_timeout=startup_timeout,
-                                    allow_errors=True, kernel_name="python3",
+                                    allow_errors=True, km=kernel_manager(),
                                     resources={"metadata": {"path": tmp}})
             try:
                 client.execute()
