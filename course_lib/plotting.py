@@ -1,0 +1,1246 @@
+"""Figures of the lectures, grouped by the lecture that introduces them.
+
+Every function draws into ``ax`` (or ``axes``) when given one, so the same picture can
+live in a notebook cell or inside a widget, and returns the ``Figure``. Without ``ax`` it
+opens a new pyplot figure, which the notebook's inline backend shows when the cell ends.
+
+Densities on a grid are evaluated without gradients; a 1D model is anything with
+``log_prob`` on batches of shape ``(batch, 1)``, such as ``NormalizingFlow(1, [...])``.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib import colors
+from matplotlib.animation import FuncAnimation
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from .flows import LULinear
+from .flows import AffineCoupling
+from .flows.base import FlowInputError
+from .jacobian import jacobian
+from .model import NormalizingFlow
+
+__all__ = ["model_dtype", "density_1d", "plot_pushed_density", "plot_base_and_pushed",
+           "plot_equal_mass", "plot_density_2d"]
+
+SAMPLE_STYLE = {"color": "tab:blue", "alpha": 0.35}
+DENSITY_STYLE = {"color": "black", "linewidth": 2}
+
+
+def _axes(ax: Axes | None, figsize=None) -> Axes:
+    if ax is not None:
+        return ax
+    return plt.subplots(figsize=figsize, layout="constrained")[1]
+
+
+def model_dtype(model: torch.nn.Module) -> torch.dtype:
+    """The floating dtype of a model's parameters or buffers (the default dtype if it has none)."""
+    for t in (*model.parameters(), *model.buffers()):
+        if t.is_floating_point():
+            return t.dtype
+    return torch.get_default_dtype()
+
+
+def density_1d(model: torch.nn.Module, x) -> np.ndarray:
+    """``p_X(x) = exp(log_prob(x))`` of a one-dimensional model at the points ``x`` (any shape)."""
+    points = np.asarray(x, dtype=float)
+    with torch.no_grad():
+        batch = torch.as_tensor(points.reshape(-1, 1), dtype=model_dtype(model))
+        return model.log_prob(batch).exp().numpy().astype(float).reshape(points.shape)
+
+
+# -- Lecture 01: change of variables in 1D ------------------------------------------------
+
+def plot_pushed_density(samples, grid, density, *, ax: Axes | None = None, bins: int = 60,
+                        label: str = r"$p_X(x)$ (formula)", sample_label: str = "samples of $x$",
+                        title: str | None = None) -> Figure:
+    """A histogram of pushed samples against the density the formula predicts.
+
+    The histogram is normalised by the total number of samples, not by the number that
+    fall inside ``grid``'s range, so its bars estimate ``p_X`` even when part of the
+    mass lies outside the window.
+
+    Args:
+        samples: samples of ``x``, any shape (flattened).
+        grid: increasing points where ``density`` was evaluated; also the window.
+        density: ``p_X`` at ``grid``.
+    """
+    ax = _axes(ax)
+    samples = np.asarray(samples, dtype=float).ravel()
+    grid, density = np.asarray(grid, dtype=float), np.asarray(density, dtype=float)
+    edges = np.linspace(grid[0], grid[-1], bins + 1)
+    counts, _ = np.histogram(samples, bins=edges)
+    ax.stairs(counts / (samples.size * np.diff(edges)), edges, fill=True, label=sample_label,
+              **SAMPLE_STYLE)
+    ax.plot(grid, density, label=label, **DENSITY_STYLE)
+    ax.set_xlim(grid[0], grid[-1])
+    ax.set_xlabel("$x$")
+    ax.set_ylabel("density")
+    if title:
+        ax.set_title(title)
+    ax.legend(loc="upper right", fontsize="small")
+    return ax.figure
+
+
+def plot_base_and_pushed(z_grid, base_density, x_grid, pushed_density, *, z_samples=None,
+                         x_samples=None, axes: Sequence[Axes] | None = None, bins: int = 60,
+                         titles: tuple[str, str] = (r"base $p_Z(z)$", r"pushed $p_X(x)$"),
+                         ) -> Figure:
+    """Two panels side by side: the base density of ``z`` and the density of ``x = f(z)``,
+    each with a histogram of samples when they are given."""
+    if axes is None:
+        axes = plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained")[1]
+    for ax, grid, density, samples, name in ((axes[0], z_grid, base_density, z_samples, "z"),
+                                             (axes[1], x_grid, pushed_density, x_samples, "x")):
+        if samples is None:
+            ax.plot(grid, density, **DENSITY_STYLE)
+            ax.set_xlim(grid[0], grid[-1])
+            ax.set_ylabel("density")
+        else:
+            plot_pushed_density(samples, grid, density, ax=ax, bins=bins,
+                                label="formula", sample_label=f"samples of ${name}$")
+        ax.set_xlabel(f"${name}$")
+    axes[0].set_title(titles[0])
+    axes[1].set_title(titles[1])
+    return axes[0].figure
+
+
+def _mass(density: Callable, lo: float, hi: float, n: int = 4001) -> float:
+    grid = np.linspace(lo, hi, n)
+    return float(np.trapezoid(density(grid), grid))
+
+
+def plot_equal_mass(f: Callable, p_z: Callable, p_x: Callable, z_interval: tuple[float, float], *,
+                    z_range: tuple[float, float] = (-4.0, 4.0),
+                    x_range: tuple[float, float] | None = None,
+                    axes: Sequence[Axes] | None = None) -> Figure:
+    """``p_Z(z) dz = p_X(x) dx``: an interval of ``z`` and its image under ``f``, shaded.
+
+    The two shaded areas are the same probability, although the intervals have
+    different lengths and the curves different heights; each panel's title states its
+    area (by the trapezoidal rule).
+
+    Args:
+        f: the monotone map ``x = f(z)`` on NumPy arrays.
+        p_z, p_x: the two densities on NumPy arrays.
+        z_interval: the interval ``[z0, z1]`` to shade.
+        z_range, x_range: the windows; ``x_range`` defaults to the image of ``z_range``.
+    """
+    z0, z1 = sorted(z_interval)
+    x0, x1 = sorted((float(f(np.array(z0))), float(f(np.array(z1)))))
+    if x_range is None:
+        x_range = tuple(sorted(float(f(np.array(v))) for v in z_range))
+    if axes is None:
+        axes = plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained")[1]
+    panels = ((axes[0], p_z, z_range, (z0, z1), "z", "tab:blue"),
+              (axes[1], p_x, x_range, (x0, x1), "x", "tab:orange"))
+    for ax, density, window, (lo, hi), name, color in panels:
+        grid = np.linspace(*window, 400)
+        ax.plot(grid, density(grid), **DENSITY_STYLE)
+        shaded = np.linspace(lo, hi, 200)
+        ax.fill_between(shaded, density(shaded), color=color, alpha=0.5)
+        ax.set_xlim(*window)
+        ax.set_ylim(bottom=0)
+        ax.set_xlabel(f"${name}$")
+        ax.set_title(f"$\\int_{{{lo:.3g}}}^{{{hi:.3g}}} p_{name.upper()}\\,d{name}$"
+                     f" = {_mass(density, lo, hi):.4f}")
+    return axes[0].figure
+
+
+# -- Densities in the plane (from lecture 01 on) ------------------------------------------
+
+def plot_density_2d(log_prob: Callable[[torch.Tensor], torch.Tensor],
+                    xlim: tuple[float, float], ylim: tuple[float, float], *, samples=None,
+                    resolution: int = 200, ax: Axes | None = None, dtype: torch.dtype | None = None,
+                    title: str | None = None, cmap: str = "viridis") -> Figure:
+    """A density in the plane as a colour map, with samples on top when given.
+
+    Args:
+        log_prob: maps points of shape ``(n, 2)`` to ``log p(x)`` of shape ``(n,)``
+            (``-inf`` outside the support is fine).
+        xlim, ylim: the window.
+        samples: optional points of shape ``(n, 2)``.
+        dtype: dtype of the grid handed to ``log_prob`` (default: torch's default).
+    """
+    ax = _axes(ax, figsize=(4.6, 3.8))
+    xs = np.linspace(*xlim, resolution)
+    ys = np.linspace(*ylim, resolution)
+    gx, gy = np.meshgrid(xs, ys)
+    points = torch.as_tensor(np.stack([gx.ravel(), gy.ravel()], axis=1),
+                             dtype=dtype or torch.get_default_dtype())
+    with torch.no_grad():
+        density = log_prob(points).exp().reshape(gx.shape).numpy()
+    mesh = ax.pcolormesh(gx, gy, density, cmap=cmap, shading="auto")
+    ax.figure.colorbar(mesh, ax=ax, label="density")
+    if samples is not None:
+        samples = np.asarray(samples, dtype=float)
+        ax.scatter(samples[:, 0], samples[:, 1], s=2, color="white", alpha=0.6, linewidths=0)
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    ax.set_aspect("equal")
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    if title:
+        ax.set_title(title)
+    return ax.figure
+
+
+# -- Lecture 02: the Jacobian as local geometry --------------------------------------------
+
+__all__ += ["polygon_area", "square_boundary", "image_area", "plot_linear_map",
+            "plot_pushed_gaussian", "plot_local_linearisation", "plot_grid_deformation",
+            "animate_grid_deformation", "plot_pushforward"]
+
+#: cells coloured by ``log10|det J|``: blue where ``f`` compresses, red where it expands;
+#: dark grey where ``det J <= 0`` (the map folds there and is not invertible).
+DET_CMAP = plt.get_cmap("RdBu_r").with_extremes(bad="0.25")
+DET_NORM = colors.Normalize(vmin=-1.0, vmax=1.0)
+FOLD_CMAP = colors.ListedColormap(["0.25"])
+
+
+def polygon_area(points) -> float:
+    """Area enclosed by a closed polygon with vertices ``points`` of shape ``(n, 2)``, in
+    order (either orientation): the shoelace formula ``|sum_i x_i y_{i+1} - x_{i+1} y_i| / 2``."""
+    p = np.asarray(points, dtype=float)
+    x, y = p[:, 0], p[:, 1]
+    return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y)) / 2)
+
+
+def square_boundary(corner, side: float, n_per_side: int = 50,
+                    dtype: torch.dtype | None = None) -> torch.Tensor:
+    """``4 n_per_side`` points walking counter-clockwise around the square
+    ``[c_1, c_1 + side] x [c_2, c_2 + side]`` with lower-left corner ``corner = c``."""
+    s = torch.linspace(0.0, side, n_per_side + 1, dtype=dtype or torch.get_default_dtype())[:-1]
+    zero, full = torch.zeros_like(s), torch.full_like(s, side)
+    walk = torch.cat([torch.stack(p, dim=1) for p in
+                      ((s, zero), (full, s), (side - s, full), (zero, side - s))])
+    return walk + torch.as_tensor(corner, dtype=walk.dtype)
+
+
+def image_area(f: Callable, corner, side: float, n_per_side: int = 200,
+               dtype: torch.dtype | None = None) -> float:
+    """Area of ``f(square)`` for a one-to-one map ``f`` of the plane: the shoelace area of
+    the image of the square's boundary, drawn with ``n_per_side`` points on each side."""
+    with torch.no_grad():
+        edge = f(square_boundary(corner, side, n_per_side, dtype))
+    return polygon_area(edge[0] if isinstance(edge, tuple) else edge)
+
+
+def _map_points(f: Callable, points: np.ndarray) -> np.ndarray:
+    """``f`` on NumPy points of shape ``(..., 2)`` (``f`` takes torch batches)."""
+    z = torch.as_tensor(points.reshape(-1, 2), dtype=torch.get_default_dtype())
+    with torch.no_grad():
+        x = f(z)
+    x = x[0] if isinstance(x, tuple) else x
+    return x.numpy().astype(float).reshape(points.shape)
+
+
+def _jacobians(f: Callable, points: np.ndarray) -> np.ndarray:
+    z = torch.as_tensor(points.reshape(-1, 2), dtype=torch.get_default_dtype())
+    return jacobian(f, z).numpy().astype(float).reshape(*points.shape[:-1], 2, 2)
+
+
+def _grid(lim: float, n: int) -> np.ndarray:
+    ticks = np.linspace(-lim, lim, n)
+    return np.stack(np.meshgrid(ticks, ticks), axis=-1)
+
+
+def _frame(ax: Axes, points: np.ndarray, margin: float = 0.08) -> None:
+    lo, hi = points.reshape(-1, 2).min(axis=0), points.reshape(-1, 2).max(axis=0)
+    pad = margin * (hi - lo).max()
+    ax.set_xlim(lo[0] - pad, hi[0] + pad)
+    ax.set_ylim(lo[1] - pad, hi[1] + pad)
+    ax.set_aspect("equal")
+
+
+def plot_linear_map(J, *, ax: Axes | None = None, lim: float | None = None,
+                    grid_lines: int = 9) -> Figure:
+    """The unit square (dashed) and its image under ``x = J z``, a parallelogram of area
+    ``|det J|`` spanned by the columns ``J e_1`` and ``J e_2`` (the arrows), over the image of
+    a grid of ``[-2, 2]^2``. The title gives ``det J`` and the area by the shoelace formula."""
+    ax = _axes(ax, figsize=(4.2, 4.2))
+    J = np.asarray(J, dtype=float)
+    ticks = np.linspace(-2.0, 2.0, grid_lines)
+    for t in ticks:
+        for line in (np.stack([np.full_like(ticks, t), ticks], 1),
+                     np.stack([ticks, np.full_like(ticks, t)], 1)):
+            image = line @ J.T
+            ax.plot(image[:, 0], image[:, 1], color="0.75", linewidth=0.7)
+    square = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], dtype=float)
+    image = square @ J.T
+    ax.fill(*image.T, color="tab:orange", alpha=0.45, label="image $J\\,[0,1]^2$")
+    ax.plot(*np.vstack([square, square[:1]]).T, "--", color="black", linewidth=1,
+            label="unit square")
+    for column, name in ((J[:, 0], "$Je_1$"), (J[:, 1], "$Je_2$")):
+        ax.annotate("", xy=column, xytext=(0, 0),
+                    arrowprops={"arrowstyle": "->", "color": "tab:red", "linewidth": 1.5})
+        ax.text(*(1.08 * column), name, color="tab:red", ha="center", va="center")
+    det = float(np.linalg.det(J))
+    reach = lim or max(2.0, 1.25 * np.abs(image).max())
+    ax.set_xlim(-reach, reach)
+    ax.set_ylim(-reach, reach)
+    ax.set_aspect("equal")
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    ax.set_title(f"det J = {det:.2f}, area of the image = {polygon_area(image):.2f}")
+    ax.legend(loc="lower right", fontsize="small")
+    return ax.figure
+
+
+def plot_pushed_gaussian(J, *, ax: Axes | None = None, lim: float = 6.0, samples: int = 300,
+                         seed: int = 0) -> Figure:
+    """``z ~ N(0, I)`` pushed by ``x = J z``: the density from the change of variables,
+    ``p_X(x) = p_Z(J^{-1} x) / |det J|`` (a ``NormalizingFlow`` with one ``LULinear``), with
+    samples on top. For ``det J = 0`` there is no density: the samples fall on a line (or a
+    point) and the panel says so."""
+    ax = _axes(ax, figsize=(4.2, 4.2))
+    J = torch.as_tensor(np.asarray(J, dtype=float), dtype=torch.float64)
+    z = torch.randn(samples, 2, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    x = (z @ J.T).numpy()
+    det = float(torch.linalg.det(J))
+    window = (-lim, lim)
+    model = None
+    if abs(det) > 1e-9:
+        try:
+            model = NormalizingFlow(2, [LULinear(2, weight=J)]).double()
+        except FlowInputError:
+            model = None
+    if model is None:
+        ax.scatter(x[:, 0], x[:, 1], s=4, color="tab:blue", alpha=0.5)
+        ax.text(0.5, 0.9, "collapse: no density\n(det J = 0, all mass on a set of area 0)",
+                transform=ax.transAxes, ha="center", va="top", color="tab:red",
+                bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "tab:red"})
+        ax.set_xlim(*window)
+        ax.set_ylim(*window)
+        ax.set_aspect("equal")
+        ax.set_title("pushed samples of $N(0, I)$")
+        ax.set_xlabel("$x_1$")
+        ax.set_ylabel("$x_2$")
+        return ax.figure
+    peak = 1 / (2 * np.pi * abs(det))
+    plot_density_2d(model.log_prob, window, window, samples=x, ax=ax, dtype=torch.float64,
+                    resolution=120,
+                    title=f"$p_X(x) = p_Z(J^{{-1}}x)/|\\det J|$, peak {peak:.3f}")
+    return ax.figure
+
+
+def plot_local_linearisation(f: Callable, z0, side: float, *,
+                             axes: Sequence[Axes] | None = None) -> Figure:
+    """A small square at ``z0`` (left) and, on the right, its image under ``f`` (filled)
+    next to its image under the linearisation ``f(z0) + J_f(z0)(z - z0)`` (dashed).
+    The titles give the exact image area and ``|det J_f(z0)|`` times the square's area."""
+    if axes is None:
+        axes = plt.subplots(1, 2, figsize=(8.4, 3.8), layout="constrained")[1]
+    z0 = np.asarray(z0, dtype=float)
+    corner = z0 - side / 2
+    edge = square_boundary(corner, side, 60).numpy().astype(float)
+    J0 = _jacobians(f, z0[None])[0]
+    x0 = _map_points(f, z0[None])[0]
+    curved = _map_points(f, edge)
+    straight = x0 + (edge - z0) @ J0.T
+    axes[0].fill(*edge.T, color="tab:blue", alpha=0.4)
+    axes[0].plot(*z0, "k.")
+    _frame(axes[0], edge, margin=0.5)
+    axes[0].set_title(f"square of side {side:g} at $z_0$, area {side ** 2:.4f}")
+    axes[0].set_xlabel("$z_1$")
+    axes[0].set_ylabel("$z_2$")
+    axes[1].fill(*curved.T, color="tab:orange", alpha=0.45, label="image under $f$")
+    axes[1].plot(*np.vstack([straight, straight[:1]]).T, "--", color="black",
+                 label="image under the linearisation")
+    axes[1].plot(*x0, "k.")
+    _frame(axes[1], np.vstack([curved, straight]), margin=0.3)
+    det = abs(float(np.linalg.det(J0)))
+    axes[1].set_title(f"area {polygon_area(curved):.4f}; "
+                      f"$|\\det J_f(z_0)|\\,h^2$ = {det * side ** 2:.4f}")
+    axes[1].set_xlabel("$x_1$")
+    axes[1].set_ylabel("$x_2$")
+    axes[1].legend(loc="best", fontsize="small")
+    return axes[0].figure
+
+
+def _deformation(f: Callable, lim: float, cells: int):
+    """Nodes of a ``cells x cells`` grid of ``[-lim, lim]^2``, their images, and the
+    Jacobian of ``f`` at the centre of every cell."""
+    nodes = _grid(lim, cells + 1)
+    centres = (nodes[:-1, :-1] + nodes[1:, 1:]) / 2
+    return nodes, _map_points(f, nodes), _jacobians(f, centres)
+
+
+def _draw_deformation(ax: Axes, nodes, images, jacobians, t: float):
+    """Draw ``(1 - t) z + t f(z)``: its Jacobian is ``(1 - t) I + t J_f(z)``."""
+    moved = (1 - t) * nodes + t * images
+    det = np.linalg.det((1 - t) * np.eye(2) + t * jacobians)
+    log_det = np.ma.log10(np.ma.masked_less_equal(det, 0))
+    mesh = ax.pcolormesh(moved[..., 0], moved[..., 1], log_det, cmap=DET_CMAP, norm=DET_NORM,
+                         edgecolors="black", linewidth=0.25, shading="flat")
+    if bool((det <= 0).any()):
+        # folded cells lie under other cells of the image; draw them again on top
+        ax.pcolormesh(moved[..., 0], moved[..., 1], np.ma.masked_greater(det, 0),
+                      cmap=FOLD_CMAP, edgecolors="black", linewidth=0.25, shading="flat")
+    return mesh
+
+
+def plot_grid_deformation(f: Callable, *, lim: float = 3.0, cells: int = 24, t: float = 1.0,
+                          ax: Axes | None = None, colorbar: bool = True,
+                          title: str | None = None) -> Figure:
+    """The image of a grid of ``[-lim, lim]^2`` under ``f`` (or under ``(1 - t) z + t f(z)``),
+    every cell coloured by ``log10|det J|`` at its centre: red cells grew, blue cells
+    shrank, dark grey cells have ``det J <= 0`` (the map folds there). The default title
+    gives the smallest ``det J`` over the cells.
+
+    ``f`` maps torch batches ``(n, 2) -> (n, 2)``; its Jacobian comes from autograd.
+    """
+    ax = _axes(ax, figsize=(5.0, 4.2))
+    nodes, images, jacobians = _deformation(f, lim, cells)
+    mesh = _draw_deformation(ax, nodes, images, jacobians, t)
+    _frame(ax, (1 - t) * nodes + t * images)
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    if colorbar:
+        ax.figure.colorbar(mesh, ax=ax, label=r"$\log_{10}|\det J|$", extend="both")
+    if title is None:
+        smallest = float(np.linalg.det((1 - t) * np.eye(2) + t * jacobians).min())
+        verdict = "folds on the grey cells" if smallest <= 0 else "no fold on the grid"
+        title = f"smallest det J = {smallest:.2f}: {verdict}"
+    ax.set_title(title)
+    return ax.figure
+
+
+def animate_grid_deformation(f: Callable, *, lim: float = 3.0, cells: int = 20,
+                             frames: int = 13, figsize=(4.4, 3.8), dpi: int = 72):
+    """A ``FuncAnimation`` of the grid moving from ``z`` (``t = 0``) to ``f(z)`` (``t = 1``)
+    along ``(1 - t) z + t f(z)``, coloured as in :func:`plot_grid_deformation`.
+
+    The figure is closed after the animation is built, so a notebook shows only the
+    animation (``HTML(anim.to_jshtml())``).
+    """
+    nodes, images, jacobians = _deformation(f, lim, cells)
+    figure, ax = plt.subplots(figsize=figsize, dpi=dpi, layout="constrained")
+    mesh = _draw_deformation(ax, nodes, images, jacobians, 0.0)
+    figure.colorbar(mesh, ax=ax, label=r"$\log_{10}|\det J|$", extend="both")
+    _frame(ax, np.concatenate([nodes, images]))
+    ax.set_xlabel("first coordinate")
+    ax.set_ylabel("second coordinate")
+
+    def draw(i: int):
+        t = i / (frames - 1)
+        for artist in list(ax.collections):
+            artist.remove()
+        _draw_deformation(ax, nodes, images, jacobians, t)
+        ax.set_title(f"$(1-t)\\,z + t\\,f(z)$, t = {t:.2f}")
+        return ax.collections
+
+    animation = FuncAnimation(figure, draw, frames=frames, interval=250)
+    plt.close(figure)
+    return animation
+
+
+def plot_pushforward(f: Callable, *, lim: float = 3.0, cells: int = 60, samples: int = 1500,
+                     seed: int = 0, axes: Sequence[Axes] | None = None) -> Figure:
+    """The pushforward ``f_# p_Z`` of ``p_Z = N(0, I)`` in three panels: samples of ``z``,
+    the same samples moved by ``f``, and the density ``p_X(f(z)) = p_Z(z) / |det J_f(z)|``
+    painted on the image of a grid (the forward form: no inverse of ``f`` needed)."""
+    if axes is None:
+        axes = plt.subplots(1, 3, figsize=(12, 3.8), layout="constrained")[1]
+    z = torch.randn(samples, 2, generator=torch.Generator().manual_seed(seed))
+    z = z.to(torch.get_default_dtype()).numpy()
+    x = _map_points(f, z)
+    nodes, images, jacobians = _deformation(f, lim, cells)
+    centres = (nodes[:-1, :-1] + nodes[1:, 1:]) / 2
+    p_z = np.exp(-0.5 * (centres ** 2).sum(-1)) / (2 * np.pi)
+    p_x = np.ma.masked_invalid(p_z / np.abs(np.linalg.det(jacobians)))
+    axes[0].scatter(z[:, 0], z[:, 1], s=3, alpha=0.4, color="tab:blue", linewidths=0)
+    axes[0].set_title("$z \\sim p_Z = N(0, I)$")
+    _frame(axes[0], nodes)
+    axes[1].scatter(x[:, 0], x[:, 1], s=3, alpha=0.4, color="tab:orange", linewidths=0)
+    axes[1].set_title("$x = f(z)$: samples of $f_\\# p_Z$")
+    _frame(axes[1], images)
+    mesh = axes[2].pcolormesh(images[..., 0], images[..., 1], p_x, cmap="viridis",
+                              shading="flat")
+    axes[2].figure.colorbar(mesh, ax=axes[2], label="density")
+    axes[2].set_title("$p_X(f(z)) = p_Z(z)\\,/\\,|\\det J_f(z)|$")
+    _frame(axes[2], images)
+    for ax, name in zip(axes, "zxx"):
+        ax.set_xlabel(f"${name}_1$")
+        ax.set_ylabel(f"${name}_2$")
+    return axes[0].figure
+
+
+# -- Lecture 03: composing flows ------------------------------------------------------------
+
+def flow_stages(flow: torch.nn.Module, z: torch.Tensor) -> list[torch.Tensor]:
+    """The points ``z_0 = z, z_1 = f_1(z_0), ..., z_K = f_K(z_{K-1}) = x`` of a stack.
+
+    ``flow`` is a ``NormalizingFlow`` or a ``Compose`` (its layers in order from latent
+    to data) or a single flow (one stage). Computed without gradients.
+    """
+    layers = flow.flows if hasattr(flow, "flows") else [flow]
+    stages = [z]
+    with torch.no_grad():
+        for layer in layers:
+            stages.append(layer(stages[-1])[0])
+    return stages
+
+
+def _window(points: np.ndarray, quantile: float = 0.995, margin: float = 0.1):
+    """A square window around the central ``quantile`` of the points, centred on them."""
+    lo = np.quantile(points.reshape(-1, 2), 1 - quantile, axis=0)
+    hi = np.quantile(points.reshape(-1, 2), quantile, axis=0)
+    centre, half = (lo + hi) / 2, (1 + margin) * (hi - lo).max() / 2
+    return (centre[0] - half, centre[0] + half), (centre[1] - half, centre[1] + half)
+
+
+def animate_layers(flow: torch.nn.Module, z: torch.Tensor, *, frames_per_layer: int = 5,
+                   xlim: tuple[float, float] | None = None,
+                   ylim: tuple[float, float] | None = None, figsize=(4.0, 4.0), dpi: int = 60,
+                   interval: int = 120, ax: Axes | None = None) -> FuncAnimation:
+    """Samples of the base passing through a stack, one layer after the other.
+
+    Between ``z_{k-1}`` and ``z_k = f_k(z_{k-1})`` the points move along straight lines
+    in ``frames_per_layer`` steps; each point keeps the colour of its angle in the base,
+    so one can follow where a region of the Gaussian ends up. The window (the central
+    99.5 % of all stages unless ``xlim``, ``ylim`` are given) stays fixed. The figure is
+    closed once the animation is built, so a notebook shows only the animation. Given
+    ``ax``, the points move in that axes and the rest of its figure (a density beside it,
+    data drawn underneath) stays as it is in every frame.
+    """
+    if not isinstance(frames_per_layer, int) or frames_per_layer < 1:
+        raise ValueError(f"frames_per_layer must be a positive integer, got {frames_per_layer!r}")
+    stages = np.stack([s.numpy().astype(float) for s in flow_stages(flow, z)])
+    n_layers = len(stages) - 1
+    if xlim is None or ylim is None:
+        auto_x, auto_y = _window(stages)
+        xlim, ylim = xlim or auto_x, ylim or auto_y
+    angle = np.arctan2(stages[0][:, 1], stages[0][:, 0])
+    if ax is None:
+        figure, ax = plt.subplots(figsize=figsize, dpi=dpi, layout="constrained")
+    else:
+        figure = ax.figure
+    dots = ax.scatter(stages[0][:, 0], stages[0][:, 1], c=angle, cmap="hsv", s=4,
+                      linewidths=0, alpha=0.8)
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    ax.set_aspect("equal")
+    ax.set_xlabel("first coordinate")
+    ax.set_ylabel("second coordinate")
+    title = ax.set_title("")
+
+    def draw(i: int):
+        k, step = divmod(i, frames_per_layer)
+        if k >= n_layers:
+            k, t = n_layers - 1, 1.0
+        else:
+            t = step / frames_per_layer
+        points = (1 - t) * stages[k] + t * stages[k + 1]
+        dots.set_offsets(points)
+        done = k + (t == 1.0)
+        if t not in (0.0, 1.0):
+            title.set_text(f"layer {k + 1} of {n_layers} acting")
+        elif done == 0:
+            title.set_text("$z_0$: samples of the base")
+        else:
+            title.set_text(f"$z_{{{done}}}$: after layer {done} of {n_layers}")
+        return dots, title
+
+    animation = FuncAnimation(figure, draw, frames=n_layers * frames_per_layer + 1,
+                              interval=interval, blit=False)
+    plt.close(figure)
+    return animation
+
+
+def log_mass_on_window(log_density: Callable, xlim: tuple[float, float],
+                       ylim: tuple[float, float], resolution: int = 200,
+                       dtype: torch.dtype | None = None) -> float:
+    """``log`` of the Riemann sum of ``exp(log_density)`` over the window, on the same grid
+    as :func:`plot_density_2d`: about 0 for a density whose mass lies inside the window,
+    and the log-normaliser ``log Z`` of a density known up to a constant."""
+    dtype = dtype or torch.get_default_dtype()
+    xs, ys = np.linspace(*xlim, resolution), np.linspace(*ylim, resolution)
+    gx, gy = np.meshgrid(xs, ys)
+    points = torch.as_tensor(np.stack([gx.ravel(), gy.ravel()], axis=1), dtype=dtype)
+    with torch.no_grad():
+        values = log_density(points)
+    cell = (xs[1] - xs[0]) * (ys[1] - ys[0])
+    return float(torch.logsumexp(values, 0)) + float(np.log(cell))
+
+
+def plot_model_and_target(model: torch.nn.Module, xlim: tuple[float, float],
+                          ylim: tuple[float, float], *, log_target: Callable | None = None,
+                          samples=None, resolution: int = 150,
+                          axes: Sequence[Axes] | None = None,
+                          titles: tuple[str, str] | None = None) -> Figure:
+    """What a model should match (left) beside the model's density ``exp(model.log_prob)``
+    (right), on the same window.
+
+    Give exactly one of ``log_target`` (a log-density, possibly unnormalised: it is
+    normalised numerically on the window so both colour scales mean the same) or
+    ``samples`` of the data (shown as a normalised 2D histogram).
+    """
+    if (log_target is None) == (samples is None):
+        raise ValueError("plot_model_and_target: give exactly one of log_target (a "
+                         "log-density) or samples (data), got "
+                         f"{'both' if log_target is not None else 'neither'}")
+    if axes is None:
+        axes = plt.subplots(1, 2, figsize=(9.6, 3.8), layout="constrained")[1]
+    dtype = model_dtype(model)
+    if log_target is not None:
+        log_z = log_mass_on_window(log_target, xlim, ylim, resolution, dtype)
+        left = titles[0] if titles else "target (normalised on the window)"
+        plot_density_2d(lambda x: log_target(x) - log_z, xlim, ylim, ax=axes[0],
+                        resolution=resolution, dtype=dtype, title=left)
+    else:
+        points = np.asarray(samples, dtype=float)
+        *_, image = axes[0].hist2d(points[:, 0], points[:, 1], bins=resolution // 2,
+                                   range=[xlim, ylim], density=True, cmap="viridis")
+        axes[0].figure.colorbar(image, ax=axes[0], label="density")
+        axes[0].set_aspect("equal")
+        axes[0].set_xlabel("$x_1$")
+        axes[0].set_ylabel("$x_2$")
+        axes[0].set_title(titles[0] if titles else f"data ({len(points)} samples)")
+    plot_density_2d(model.log_prob, xlim, ylim, ax=axes[1], resolution=resolution, dtype=dtype,
+                    title=titles[1] if titles else "model density $p_X(x)$")
+    return axes[0].figure
+
+
+__all__ += ["flow_stages", "animate_layers", "log_mass_on_window", "plot_model_and_target"]
+
+
+# -- Lecture 04: coupling layers ------------------------------------------------------------
+
+def plot_jacobian_matrix(J, *, split: int | None = None, ax: Axes | None = None,
+                         title: str | None = None, decimals: int = 2) -> Figure:
+    """A Jacobian as a table of coloured cells, ``J[i, j] = dx_i / dz_j`` in row ``i`` and
+    column ``j``, with its value written in each cell. Entries that are exactly 0 are left
+    white and marked ``0``: the structure that makes a determinant cheap is what the eye
+    should find. ``split`` draws the block boundary after the first ``split`` rows and
+    columns (between ``z_a`` and ``z_b`` of a coupling layer that copies the first half).
+
+    Args:
+        J: a ``(d, d)`` matrix, or a batch of one ``(1, d, d)`` as ``jacobian`` returns it.
+    """
+    J = np.asarray(J.detach() if isinstance(J, torch.Tensor) else J, dtype=float)
+    if J.ndim == 3 and J.shape[0] == 1:
+        J = J[0]
+    if J.ndim != 2 or J.shape[0] != J.shape[1]:
+        raise ValueError(f"plot_jacobian_matrix: expected a square matrix (d, d) or (1, d, d), "
+                         f"got shape {J.shape}")
+    d = J.shape[0]
+    ax = _axes(ax, figsize=(0.9 * d + 1.6, 0.9 * d + 0.8))
+    reach = max(float(np.abs(J).max()), 1e-12)
+    cmap = plt.get_cmap("RdBu_r").with_extremes(bad="white")
+    ax.imshow(np.ma.masked_equal(J, 0.0), cmap=cmap, vmin=-reach, vmax=reach)
+    for (i, j), value in np.ndenumerate(J):
+        text = "0" if value == 0 else f"{value:.{decimals}f}"
+        ax.text(j, i, text, ha="center", va="center", fontsize="small",
+                color="0.5" if value == 0 else "black")
+    if split is not None:
+        for line in (ax.axhline, ax.axvline):
+            line(split - 0.5, color="black", linewidth=1.5)
+    ax.set_xticks(range(d), [f"$z_{{{j + 1}}}$" for j in range(d)])
+    ax.set_yticks(range(d), [f"$x_{{{i + 1}}}$" for i in range(d)])
+    ax.xaxis.tick_top()
+    ax.grid(False)
+    if title:
+        ax.set_title(title)
+    return ax.figure
+
+
+def _moved_coordinates(before: np.ndarray, after: np.ndarray) -> list[int]:
+    changed = ~np.isclose(after, before, rtol=1e-12, atol=1e-12)
+    return [int(i) + 1 for i in np.flatnonzero(changed.any(axis=0))]
+
+
+def plot_flow_stages(flow: torch.nn.Module, z: torch.Tensor, *,
+                     stages: Sequence[int] | None = None, axes: Sequence[Axes] | None = None,
+                     xlim: tuple[float, float] | None = None,
+                     ylim: tuple[float, float] | None = None) -> Figure:
+    """Samples of the base after chosen layers of a stack, side by side (stage 0 is the
+    base, stage ``k`` the points after layer ``k``; default: all stages).
+
+    Points keep the colour of their angle in the base, as in :func:`animate_layers`, and
+    every panel is titled with the coordinates its layer moved, so one sees a coupling
+    layer move only its own half. All panels share one window.
+    """
+    points = [s.numpy().astype(float) for s in flow_stages(flow, z)]
+    stages = list(range(len(points))) if stages is None else list(stages)
+    if not stages or any(not 0 <= k < len(points) for k in stages):
+        raise ValueError(f"expected stages among 0..{len(points) - 1} (a stack of "
+                         f"{len(points) - 1} layer(s)), got {stages}")
+    if axes is None:
+        axes = plt.subplots(1, len(stages), figsize=(3.2 * len(stages), 3.4),
+                            layout="constrained", squeeze=False)[1][0]
+    if xlim is None or ylim is None:
+        auto_x, auto_y = _window(np.stack([points[k] for k in stages]))
+        xlim, ylim = xlim or auto_x, ylim or auto_y
+    angle = np.arctan2(points[0][:, 1], points[0][:, 0])
+    for ax, k in zip(axes, stages):
+        ax.scatter(points[k][:, 0], points[k][:, 1], c=angle, cmap="hsv", s=3, linewidths=0,
+                   alpha=0.8)
+        if k == 0:
+            ax.set_title("$z_0$: samples of the base")
+        else:
+            moved = _moved_coordinates(points[k - 1], points[k])
+            what = ("moved nothing" if not moved else
+                    f"moved coordinate{'s' if len(moved) > 1 else ''} "
+                    + ", ".join(map(str, moved)))
+            ax.set_title(f"after layer {k}: {what}")
+        ax.set_xlim(*xlim)
+        ax.set_ylim(*ylim)
+        ax.set_aspect("equal")
+        ax.set_xlabel("first coordinate")
+    axes[0].set_ylabel("second coordinate")
+    return axes[0].figure
+
+
+def plot_bounded_log_scale(scale_bound: float = 3.0, *,
+                           s_raw_range: tuple[float, float] = (-10.0, 10.0),
+                           ax: Axes | None = None) -> Figure:
+    """The bounded log-scale of ``AffineCoupling``, ``s = B tanh(s_raw / B)``, against the
+    unbounded ``s = s_raw``: equal near 0, never beyond ``+-B``, so the scale ``exp(s)``
+    stays between ``exp(-B)`` and ``exp(B)``."""
+    ax = _axes(ax, figsize=(5.0, 3.4))
+    layer = AffineCoupling(2, scale_bound=scale_bound)
+    s_raw = torch.linspace(*s_raw_range, 401, dtype=torch.float64)
+    with torch.no_grad():
+        s = layer.log_scale(s_raw)
+    ax.plot(s_raw, s_raw, "--", color="gray", label="unbounded: $s = s_{raw}$")
+    ax.plot(s_raw, s, color="tab:blue", linewidth=2,
+            label=f"bounded: $s = {scale_bound:g}\\,\\tanh(s_{{raw}}/{scale_bound:g})$")
+    for level in (-scale_bound, scale_bound):
+        ax.axhline(level, color="tab:red", linestyle=":", linewidth=1)
+    ax.set_xlim(*s_raw_range)
+    ax.set_ylim(s_raw_range[0] / 2, s_raw_range[1] / 2)
+    ax.set_xlabel("network output $s_{raw}$")
+    ax.set_ylabel("log-scale $s$")
+    ax.set_title(f"scale $e^s$ stays within [{np.exp(-scale_bound):.3f}, "
+                 f"{np.exp(scale_bound):.1f}]")
+    ax.legend(loc="upper left", fontsize="small")
+    return ax.figure
+
+
+__all__ += ["plot_jacobian_matrix", "plot_flow_stages", "plot_bounded_log_scale"]
+
+
+# -- Lecture 06: autoregressive flows -------------------------------------------------------
+
+from matplotlib.collections import LineCollection  # noqa: E402
+
+#: cells of a dependency matrix: no dependency; allowed by the order but not connected;
+#: connected
+DEPENDENCY_CMAP = colors.ListedColormap(["white", "#f7d9b5", "tab:blue"])
+
+
+def mask_paths(made: torch.nn.Module) -> torch.Tensor:
+    """How many paths through a MADE's masks lead from input ``x_j`` to the outputs of
+    variable ``i``: an integer matrix of shape ``(d, d)``, row ``i``, column ``j``.
+
+    Entry ``(b, a)`` of a product of 0/1 masks ``M_{L+1} ... M_1`` counts the chains of
+    kept weights from unit ``a`` of the input to unit ``b`` of the output. Output ``i``
+    can depend on ``x_j`` only if this count is positive; MADE's degree rule makes it
+    zero unless ``x_j`` comes strictly before ``x_i`` in the order. All ``P`` outputs of
+    a variable share its degree, hence its mask row; row ``i`` counts paths to the first.
+    """
+    paths = None
+    for mask in made.masks:
+        mask = mask.to(torch.float64)
+        paths = mask if paths is None else mask @ paths
+    d, p = made.dim, made.params_per_dim
+    return paths.reshape(d, p, d)[:, 0, :].round().long()
+
+
+def _variable_labels(symbol: str, indices) -> list[str]:
+    return [f"${symbol}_{{{int(k) + 1}}}$" for k in indices]
+
+
+def plot_dependency(matrix, *, order=None, in_order: bool = True, ax: Axes | None = None,
+                    title: str | None = None, annotate: bool = False, row_symbol: str = "x",
+                    col_symbol: str = "z") -> Figure:
+    """Which output depends on which input: cell ``(i, j)`` is filled when ``matrix[i, j]``
+    is not 0 (a Jacobian entry, or a count of :func:`mask_paths`).
+
+    With ``order`` (the variables in generation order, counted from 0 as in
+    ``MADE.order``) rows and columns are listed in that order (unless ``in_order`` is
+    False), so an autoregressive map fills a lower triangle. Cells the order allows
+    (column strictly before row) that are still empty are shaded light: a dependency the
+    map could have but does not. Variables are labelled from 1, as in the formulas.
+    ``annotate`` writes the values.
+    """
+    values = np.asarray(matrix.detach() if isinstance(matrix, torch.Tensor) else matrix)
+    if values.ndim == 3 and values.shape[0] == 1:
+        values = values[0]
+    if values.ndim != 2 or values.shape[0] != values.shape[1]:
+        raise ValueError(f"plot_dependency: expected a square matrix (d, d), got shape "
+                         f"{values.shape}")
+    d = values.shape[0]
+    generation = np.arange(d) if order is None else np.asarray(order, dtype=int)
+    if sorted(generation.tolist()) != list(range(d)):
+        raise ValueError(f"plot_dependency: expected order to be a permutation of 0..{d - 1}, "
+                         f"got {generation.tolist()}")
+    index = generation if in_order else np.arange(d)
+    shown = values[np.ix_(index, index)]
+    cells = 2 * (shown != 0).astype(int)
+    if order is not None:
+        position = np.empty(d, dtype=int)
+        position[generation] = np.arange(d)
+        earlier = position[index][None, :] < position[index][:, None]
+        cells[earlier & (cells == 0)] = 1
+    ax = _axes(ax, figsize=(0.55 * d + 1.4, 0.55 * d + 1.0))
+    ax.imshow(cells, cmap=DEPENDENCY_CMAP, vmin=0, vmax=2)
+    if annotate:
+        for (i, j), value in np.ndenumerate(shown):
+            ax.text(j, i, f"{value:g}", ha="center", va="center", fontsize="small",
+                    color="white" if value != 0 else "0.55")
+    ax.set_xticks(range(d), _variable_labels(col_symbol, index))
+    ax.set_yticks(range(d), _variable_labels(row_symbol, index))
+    ax.set_xticks(np.arange(d + 1) - 0.5, minor=True)
+    ax.set_yticks(np.arange(d + 1) - 0.5, minor=True)
+    ax.tick_params(which="minor", length=0)
+    ax.grid(False)
+    ax.grid(which="minor", color="0.8", linewidth=0.8)
+    ax.xaxis.tick_top()
+    if title:
+        ax.set_title(title, fontsize="medium")
+    return ax.figure
+
+
+def _made_layers(made: torch.nn.Module):
+    """Degrees of every layer and the masks between them, with one output unit per variable."""
+    p = made.params_per_dim
+    degrees = [deg.numpy() for deg in made.degrees[:-1]] + [made.degrees[-1][::p].numpy()]
+    masks = [m.numpy() for m in made.masks[:-1]] + [made.masks[-1][::p].numpy()]
+    return degrees, masks
+
+
+def _unit_positions(n: int) -> np.ndarray:
+    return (np.arange(n) + 0.5) / n
+
+
+def plot_made_network(made: torch.nn.Module, *, ax: Axes | None = None,
+                      title: str | None = None) -> Figure:
+    """A MADE drawn as a network: inputs at the bottom, hidden layers above, one output
+    unit per variable on top (standing for its ``P`` outputs, e.g. ``(mu_i, s_i)``), and a
+    line for every weight its mask keeps. Each unit shows its degree ``m``: input ``x_j``
+    has the position of ``j`` in the order (from 1), a hidden unit any of ``1..d-1``.
+    A weight into a hidden unit is kept when ``m_out >= m_in``, into an output when
+    ``m_out > m_in``.
+    """
+    ax = _axes(ax, figsize=(5.2, 4.2))
+    degrees, masks = _made_layers(made)
+    d = made.dim
+    norm = colors.Normalize(vmin=0.5, vmax=d + 0.5)
+    cmap = plt.get_cmap("viridis", d)
+    segments = []
+    for level, mask in enumerate(masks):
+        x_in, x_out = _unit_positions(mask.shape[1]), _unit_positions(mask.shape[0])
+        for out, inp in zip(*np.nonzero(mask)):
+            segments.append([(x_in[inp], level), (x_out[out], level + 1)])
+    ax.add_collection(LineCollection(segments, colors="0.55", linewidths=0.7, alpha=0.7))
+    size = 260 if max(len(deg) for deg in degrees) <= 12 else 120
+    for level, deg in enumerate(degrees):
+        xs = _unit_positions(len(deg))
+        ax.scatter(xs, np.full(len(deg), level), s=size, c=cmap(norm(deg)), edgecolors="black",
+                   linewidths=0.6, zorder=3)
+        for x, m in zip(xs, deg):
+            ax.text(x, level, str(int(m)), ha="center", va="center", fontsize="x-small",
+                    color="white" if m <= d / 2 else "black", zorder=4)
+    top = len(degrees) - 1
+    for j, x in enumerate(_unit_positions(d)):
+        ax.text(x, -0.32, f"$x_{{{j + 1}}}$", ha="center", va="top")
+        ax.text(x, top + 0.3, f"$\\mu_{{{j + 1}}}, s_{{{j + 1}}}$", ha="center", va="bottom",
+                fontsize="small")
+    ax.set_yticks(range(top + 1), ["inputs"] + [f"hidden {k}" for k in range(1, top)]
+                  + ["outputs"])
+    ax.set_xticks([])
+    ax.set_xlim(0, 1)
+    ax.set_ylim(-0.75, top + 0.75)
+    ax.grid(False)
+    for side in ("top", "right", "bottom", "left"):
+        ax.spines[side].set_visible(False)
+    order = ", ".join(str(int(k) + 1) for k in made.order)
+    ax.set_title(title or f"MADE, order ({order}); numbers are degrees $m$", fontsize="medium")
+    return ax.figure
+
+
+def plot_autoregressive_timings(rows, *, axes: Sequence[Axes] | None = None) -> Figure:
+    """Time of a density evaluation (data to latent) and of sampling (latent to data)
+    against the dimension ``d``, one panel for MAF and one for IAF, on log-log axes.
+
+    Args:
+        rows: rows ``[flow name, d, density ms, sampling ms, ...]`` as
+            ``course_lib.bench.autoregressive.autoregressive_rows`` returns them.
+    """
+    if axes is None:
+        axes = plt.subplots(1, 2, figsize=(9.0, 3.4), layout="constrained", sharey=True)[1]
+    names = ("MAF", "IAF")
+    for ax, name in zip(axes, names):
+        mine = sorted((r for r in rows if r[0] == name), key=lambda r: r[1])
+        if not mine:
+            raise ValueError(f"plot_autoregressive_timings: no rows for {name}")
+        dims = [r[1] for r in mine]
+        ax.plot(dims, [r[2] for r in mine], "o-", color="tab:blue",
+                label="density $\\log p(x)$")
+        ax.plot(dims, [r[3] for r in mine], "s--", color="tab:orange", label="sampling")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xticks(dims, [str(d) for d in dims])
+        ax.minorticks_off()
+        ax.set_xlabel("dimension $d$")
+        slow = "sampling" if name == "MAF" else "density"
+        ax.set_title(f"{name}: {slow} takes $d$ passes")
+        ax.legend(loc="upper left", fontsize="small")
+    axes[0].set_ylabel("milliseconds (batch of 512)")
+    return axes[0].figure
+
+
+def sequential_passes(flow: torch.nn.Module, u: torch.Tensor,
+                      direction: str = "forward") -> list[torch.Tensor]:
+    """The input of every MADE pass of ``flow.forward`` (or ``flow.inverse``), followed by
+    the result, recorded by a forward hook on ``flow.made``.
+
+    On the slow side (MAF's sampling, IAF's density) there are ``d`` passes: the first
+    reads ``u`` itself, and after pass ``k`` the first ``k`` variables in the order are
+    final, so the list holds ``d + 1`` tensors and the last is the answer. On the fast
+    side there is one pass and the list holds two.
+    """
+    if direction not in ("forward", "inverse"):
+        raise ValueError(f"expected direction 'forward' or 'inverse', got {direction!r}")
+    inputs: list[torch.Tensor] = []
+    handle = flow.made.register_forward_hook(
+        lambda module, args, output: inputs.append(args[0].detach().clone()))
+    try:
+        with torch.no_grad():
+            result = getattr(flow, direction)(u)[0]
+    finally:
+        handle.remove()
+    return inputs + [result]
+
+
+def animate_sequential_passes(flow: torch.nn.Module, u: torch.Tensor, *,
+                              direction: str = "forward", figsize=(5.6, 3.2), dpi: int = 72,
+                              interval: int = 800) -> FuncAnimation:
+    """The slow side of an autoregressive flow, one MADE pass per frame, for one point
+    ``u`` of shape ``(1, d)``: bars are the current values, listed in the flow's order,
+    black ticks the final answer. After pass ``k`` the first ``k`` bars are final (green).
+
+    ``direction="forward"`` is MAF's sampling (the bars become ``x``); ``"inverse"`` is
+    IAF's density evaluation (they become ``z``). The figure is closed once the animation
+    is built, so a notebook shows only the animation.
+    """
+    iterates = [t[0].numpy().astype(float) for t in sequential_passes(flow, u[:1], direction)]
+    order = flow.order.numpy()
+    steps = np.stack([it[order] for it in iterates])
+    final, d = steps[-1], len(order)
+    symbol = "x" if direction == "forward" else "z"
+    figure, ax = plt.subplots(figsize=figsize, dpi=dpi, layout="constrained")
+    positions = np.arange(d)
+    bars = ax.bar(positions, steps[0], color="0.7", width=0.7)
+    ax.scatter(positions, final, marker="_", s=600, linewidths=2.5, color="black", zorder=3,
+               label=f"final ${symbol}_i$")
+    reach = 1.15 * np.abs(steps).max()
+    ax.set_ylim(-reach, reach)
+    ax.axhline(0.0, color="black", linewidth=0.6)
+    ax.set_xticks(positions, _variable_labels(symbol, order))
+    ax.set_xlabel("variables in the flow's order")
+    ax.legend(loc="upper right", fontsize="small")
+    title = ax.set_title("")
+
+    def draw(k: int):
+        values = steps[k]
+        done = np.isclose(values, final, rtol=1e-9, atol=1e-12)
+        for bar, value, ok in zip(bars, values, done):
+            bar.set_height(value)
+            bar.set_color("tab:green" if ok else "tab:orange")
+        if k == 0:
+            title.set_text("start: the MADE's first input is the given point")
+        else:
+            title.set_text(f"after pass {k} of {len(steps) - 1}: {int(done.sum())} of {d} final")
+        return (*bars, title)
+
+    animation = FuncAnimation(figure, draw, frames=len(steps), interval=interval, blit=False)
+    plt.close(figure)
+    return animation
+
+
+__all__ += ["mask_paths", "plot_dependency", "plot_made_network",
+            "plot_autoregressive_timings", "sequential_passes", "animate_sequential_passes"]
+
+
+# -- Lecture 05: Glow -----------------------------------------------------------------------
+
+from matplotlib.collections import PolyCollection  # noqa: E402
+
+from .flows import Squeeze  # noqa: E402
+
+# the four places of a pixel in its 2x2 block: top-left, top-right, bottom-left, bottom-right
+BLOCK_COLOURS = ("tab:red", "tab:blue", "tab:green", "tab:orange")
+
+
+def three_channel_pattern(size: int = 32) -> torch.Tensor:
+    """A batch of one image ``(1, 3, size, size)`` with values in ``[0, 1]`` whose channels
+    are easy to tell apart: a disc (red), diagonal stripes (green), a left-to-right ramp
+    (blue)."""
+    if not isinstance(size, int) or size < 2:
+        raise ValueError(f"three_channel_pattern: expected an integer size >= 2, got {size!r}")
+    u = torch.linspace(-1.0, 1.0, size, dtype=torch.float64)
+    rows, cols = torch.meshgrid(u, u, indexing="ij")
+    disc = ((rows + 0.2) ** 2 + (cols + 0.2) ** 2 < 0.45).to(torch.float64)
+    stripes = 0.5 + 0.5 * torch.cos(2 * torch.pi * 2.5 * (rows + cols) / 2)
+    ramp = (cols + 1) / 2
+    return torch.stack([disc, stripes, ramp])[None].to(torch.get_default_dtype())
+
+
+def image_grid(images, nrow: int = 8, pad: int = 1, fill: float = np.nan) -> np.ndarray:
+    """One-channel images ``(batch, 1, H, W)`` (or ``(batch, H, W)``) tiled into one array,
+    ``nrow`` images per row, separated by ``pad`` cells of ``fill`` (NaN: drawn blank)."""
+    images = np.asarray(images.detach() if isinstance(images, torch.Tensor) else images,
+                        dtype=float)
+    if images.ndim == 4 and images.shape[1] == 1:
+        images = images[:, 0]
+    if images.ndim != 3:
+        raise ValueError(f"image_grid: expected images of shape (batch, 1, H, W) or "
+                         f"(batch, H, W), got {images.shape}")
+    n, h, w = images.shape
+    ncol = min(nrow, n)
+    nrows = -(-n // ncol)
+    grid = np.full((nrows * (h + pad) - pad, ncol * (w + pad) - pad), fill)
+    for k, image in enumerate(images):
+        r, c = divmod(k, ncol)
+        grid[r * (h + pad): r * (h + pad) + h, c * (w + pad): c * (w + pad) + w] = image
+    return grid
+
+
+def plot_images(images, *, ax: Axes | None = None, nrow: int = 8, title: str | None = None,
+                vmin: float = 0.0, vmax: float = 1.0, cmap: str = "gray_r") -> Figure:
+    """A batch of one-channel images in a grid (see :func:`image_grid`). Values are clipped
+    to ``[vmin, vmax]``, the pixel range of the data, so samples and data look alike."""
+    grid = image_grid(images, nrow)
+    ax = _axes(ax, figsize=(0.6 * grid.shape[1] / 9 + 1, 0.6 * grid.shape[0] / 9 + 0.5))
+    ax.imshow(np.clip(grid, vmin, vmax), cmap=cmap, vmin=vmin, vmax=vmax,
+              interpolation="nearest")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    return ax.figure
+
+
+def plot_channel_mixing(z, x, weight, *, axes: dict | None = None,
+                        limit: float = 2.5) -> Figure:
+    """A 3-channel image ``z`` and its 1x1-convolved ``x = W z`` (every pixel's channels
+    mixed by ``weight``), channel by channel, with the matrix ``W`` itself.
+
+    Args:
+        z, x: images ``(3, H, W)`` or a batch of one ``(1, 3, H, W)``.
+        weight: the ``3 x 3`` matrix ``W``.
+        axes: a dict with keys ``"z"``, ``"z1"``..``"z3"``, ``"x"``, ``"x1"``..``"x3"``,
+            ``"W"`` (as ``Figure.subplot_mosaic`` returns it); a new figure by default.
+        limit: the colour scale of the channels is ``[-limit, limit]``.
+    """
+    z, x, weight = (np.asarray(t.detach() if isinstance(t, torch.Tensor) else t, dtype=float)
+                    for t in (z, x, weight))
+    z, x = (t[0] if t.ndim == 4 else t for t in (z, x))
+    if z.shape[0] != 3 or x.shape != z.shape or weight.shape != (3, 3):
+        raise ValueError(f"plot_channel_mixing: expected z and x of shape (3, H, W) and a 3x3 "
+                         f"weight, got {z.shape}, {x.shape} and {weight.shape}")
+    if axes is None:
+        figure = plt.figure(figsize=(10.5, 4.4), layout="constrained")
+        axes = figure.subplot_mosaic([["z", "z1", "z2", "z3", "W"], ["x", "x1", "x2", "x3", "W"]])
+    for name, image in (("z", z), ("x", x)):
+        axes[name].imshow(np.clip(image.transpose(1, 2, 0), 0, 1), interpolation="nearest")
+        axes[name].set_title(f"${name}$ as RGB (clipped)", fontsize="medium")
+        for c in range(3):
+            ax = axes[f"{name}{c + 1}"]
+            shown = ax.imshow(image[c], cmap="PuOr_r", vmin=-limit, vmax=limit,
+                              interpolation="nearest")
+            ax.set_title(f"channel ${name}_{c + 1}$", fontsize="medium")
+    for ax in (axes[k] for k in axes if k != "W"):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.grid(False)
+    axes["x3"].figure.colorbar(shown, ax=[axes["x3"], axes["z3"]], shrink=0.8,
+                               label="channel value")
+    reach = max(float(np.abs(weight).max()), 1e-12)
+    axes["W"].imshow(weight, cmap="RdBu_r", vmin=-reach, vmax=reach)
+    for (i, j), value in np.ndenumerate(weight):
+        axes["W"].text(j, i, f"{value:.2f}", ha="center", va="center", fontsize="small",
+                       color="white" if abs(value) > 0.6 * reach else "black")
+    axes["W"].set_xticks(range(3), [f"$z_{j + 1}$" for j in range(3)])
+    axes["W"].set_yticks(range(3), [f"$x_{i + 1}$" for i in range(3)])
+    axes["W"].xaxis.tick_top()
+    axes["W"].grid(False)
+    axes["W"].set_title("$W$, the same at every pixel", fontsize="medium")
+    return axes["W"].figure
+
+
+def squeeze_positions(height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where each pixel of a ``height x width`` image goes under ``Squeeze`` (data to latent).
+
+    Returns ``(start, end, channel)``, one row per pixel in row-major order: ``start`` is
+    its ``(column, row)`` in the image; ``channel`` the channel ``k`` (0..3) it lands in;
+    ``end`` its ``(column, row)`` in a picture that places channel ``k`` as panel
+    ``(k // 2, k % 2)`` of a 2x2 arrangement to the right of the image, with a gap of 2.
+    Computed with ``Squeeze`` itself, so the picture shows what the flow does.
+    """
+    if height % 2 or width % 2 or height < 2 or width < 2:
+        raise ValueError(f"squeeze_positions: expected an even height and width, got "
+                         f"{height}x{width}")
+    index = torch.arange(height * width, dtype=torch.float64).reshape(1, 1, height, width)
+    with torch.no_grad():
+        squeezed = Squeeze(1).inverse(index)[0][0].round().long().numpy()
+    start = np.zeros((height * width, 2))
+    end = np.zeros((height * width, 2))
+    channel = np.zeros(height * width, dtype=int)
+    for pixel in range(height * width):
+        row, col = divmod(pixel, width)
+        start[pixel] = (col, row)
+        k, i, j = (int(a[0]) for a in np.nonzero(squeezed == pixel))
+        channel[pixel] = k
+        left = width + 2 + (k % 2) * (width // 2 + 1)
+        top = (k // 2) * (height // 2 + 1)
+        end[pixel] = (left + j, top + i)
+    return start, end, channel
+
+
+def _squares(centres: np.ndarray, side: float = 0.86) -> list[np.ndarray]:
+    corners = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]]) * side / 2
+    return [c + corners for c in centres]
+
+
+def _squeeze_axes(ax: Axes, height: int, width: int) -> None:
+    ax.set_xlim(-1, width + 2 + width + 1)
+    ax.set_ylim(height + 1, -1.5)
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    ax.text((width - 1) / 2, -1.0, f"image (1, {height}, {width})", ha="center",
+            fontsize="small")
+    for k in range(4):
+        left = width + 2 + (k % 2) * (width // 2 + 1)
+        top = (k // 2) * (height // 2 + 1)
+        ax.add_patch(plt.Rectangle((left - 0.5, top - 0.5), width // 2, height // 2, fill=False,
+                                   edgecolor=BLOCK_COLOURS[k], linewidth=1.2, linestyle="--"))
+        ax.text(left + width / 4 - 0.5, top - 0.7 if k < 2 else top + height / 2 - 0.1,
+                f"channel {k + 1}", ha="center", va="bottom" if k < 2 else "top",
+                color=BLOCK_COLOURS[k], fontsize="small")
+
+
+def _pixel_collection(image: np.ndarray, centres: np.ndarray, channel: np.ndarray,
+                      cmap: str = "gray_r") -> PolyCollection:
+    faces = plt.get_cmap(cmap)(np.clip(image.ravel(), 0, 1))
+    edges = [BLOCK_COLOURS[k] for k in channel]
+    return PolyCollection(_squares(centres), facecolors=faces, edgecolors=edges, linewidths=1.5)
+
+
+def _check_image(image, where: str) -> np.ndarray:
+    image = np.asarray(image.detach() if isinstance(image, torch.Tensor) else image, dtype=float)
+    while image.ndim > 2 and image.shape[0] == 1:
+        image = image[0]
+    if image.ndim != 2 or image.shape[0] % 2 or image.shape[1] % 2:
+        raise ValueError(f"{where}: expected one image (H, W) with even H and W (or a batch of "
+                         f"one (1, 1, H, W)), got shape {image.shape}")
+    return image
+
+
+def plot_squeeze(image, *, ax: Axes | None = None) -> Figure:
+    """The squeeze as a picture: an image ``(1, H, W)`` (values in ``[0, 1]``) and the four
+    channels ``(4, H/2, W/2)`` its 2x2 blocks become. Each pixel is outlined in the colour of
+    its place in its block, which is also the colour of the channel it moves to."""
+    image = _check_image(image, "plot_squeeze")
+    h, w = image.shape
+    start, end, channel = squeeze_positions(h, w)
+    ax = _axes(ax, figsize=(8.0, 3.6))
+    _squeeze_axes(ax, h, w)
+    for centres in (start, end):
+        ax.add_collection(_pixel_collection(image, centres, channel))
+    ax.annotate("", xy=(w + 1.4, h / 2 - 0.5), xytext=(w - 0.1, h / 2 - 0.5),
+                arrowprops={"arrowstyle": "->", "linewidth": 1.5})
+    ax.set_title(f"squeeze: (1, {h}, {w}) -> (4, {h // 2}, {w // 2}), each 2x2 block "
+                 "becomes the 4 channels of one pixel", fontsize="medium")
+    return ax.figure
+
+
+def animate_squeeze(image, *, frames: int = 16, figsize=(6.0, 3.0), dpi: int = 70,
+                    interval: int = 120) -> FuncAnimation:
+    """The pixels of an image ``(1, H, W)`` moving, in ``frames`` steps along straight lines,
+    to their places in the four channels of the squeezed image (then a short pause). The
+    figure is closed once the animation is built."""
+    image = _check_image(image, "animate_squeeze")
+    if not isinstance(frames, int) or frames < 2:
+        raise ValueError(f"animate_squeeze: frames must be an integer >= 2, got {frames!r}")
+    h, w = image.shape
+    start, end, channel = squeeze_positions(h, w)
+    figure, ax = plt.subplots(figsize=figsize, dpi=dpi, layout="constrained")
+    _squeeze_axes(ax, h, w)
+    pixels = ax.add_collection(_pixel_collection(image, start, channel))
+    title = ax.set_title("")
+    pause = frames // 4
+
+    def draw(i: int):
+        t = min(i / (frames - 1), 1.0)
+        t = t * t * (3 - 2 * t)  # ease in and out
+        pixels.set_verts(_squares((1 - t) * start + t * end))
+        title.set_text("the image (1, H, W)" if t == 0 else
+                       "after the squeeze: (4, H/2, W/2)" if t == 1 else
+                       "squeezing: each 2x2 block -> 4 channels")
+        return pixels, title
+
+    animation = FuncAnimation(figure, draw, frames=frames + pause, interval=interval, blit=False)
+    plt.close(figure)
+    return animation
+
+
+def multiscale_levels(image_shape: tuple[int, int, int], n_levels: int) -> torch.Tensor:
+    """For the latent ``z`` of ``course_lib.models.glow(image_shape, n_levels)``: the level
+    (0 = the first, finest one) at which each entry is factored out, shape ``(C, H, W)``.
+
+    ``MultiScale`` squeezes, keeps the first half of the channels as latent and passes the
+    second half on; the last level keeps all. The latent is unsqueezed back to ``(C, H, W)``,
+    so the labels are built the same way, from the last level outwards.
+    """
+    c, h, w = image_shape
+    if not isinstance(n_levels, int) or n_levels < 1 or h % 2 ** n_levels or w % 2 ** n_levels:
+        raise ValueError(f"multiscale_levels: expected n_levels >= 1 that halves {h}x{w} that "
+                         f"many times, got {n_levels!r}")
+    channels = [c * 2 ** k for k in range(n_levels)]
+    sizes = [(h // 2 ** k, w // 2 ** k) for k in range(n_levels)]
+    inner = None
+    for k in reversed(range(n_levels)):
+        squeezed = torch.full((1, 4 * channels[k], sizes[k][0] // 2, sizes[k][1] // 2), float(k),
+                              dtype=torch.float64)
+        if inner is not None:
+            squeezed[:, 2 * channels[k]:] = inner
+        inner = Squeeze(channels[k]).forward(squeezed)[0]
+    return inner[0].round().long()
+
+
+def plot_change_maps(image: torch.Tensor, flows: Sequence[torch.nn.Module],
+                     titles: Sequence[str], *, axes: Sequence[Axes] | None = None) -> Figure:
+    """Where one pass of each flow changes an image: ``f(z) - z`` for the same ``z``
+    ``(1, C, H, W)`` (channel 0 shown), each panel divided by its largest change, since the
+    pattern, not the size, is the point."""
+    if len(flows) != len(titles):
+        raise ValueError(f"plot_change_maps: expected one title per flow, got {len(titles)} "
+                         f"titles for {len(flows)} flows")
+    with torch.no_grad():
+        changes = [(flow(image)[0] - image)[0, 0].numpy().astype(float) for flow in flows]
+    if axes is None:
+        axes = plt.subplots(1, len(flows), figsize=(3.2 * len(flows) + 0.8, 3.3),
+                            layout="constrained", squeeze=False)[1][0]
+    for ax, change, title in zip(axes, changes, titles):
+        shown = ax.imshow(change / max(float(np.abs(change).max()), 1e-300), cmap="RdBu_r",
+                          vmin=-1, vmax=1, interpolation="nearest")
+        ax.set_title(title, fontsize="medium")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.grid(False)
+    axes[0].figure.colorbar(shown, ax=list(axes), shrink=0.85,
+                            label="$(f(z) - z)\\,/\\,\\max|f(z) - z|$")
+    return axes[0].figure
+
+
+__all__ += ["three_channel_pattern", "image_grid", "plot_images", "plot_channel_mixing",
+            "squeeze_positions", "plot_squeeze", "animate_squeeze", "multiscale_levels",
+            "plot_change_maps"]

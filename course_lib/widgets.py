@@ -1,0 +1,679 @@
+"""Interactive explorers of the lectures, grouped by the lecture that introduces them.
+
+Each explorer is a ``FigureExplorer``: controls above a matplotlib figure that is drawn
+again whenever a control changes. Displayed in JupyterLab it is live; it also carries a
+PNG of its current figure (and a quiz its question as HTML), which is what a static
+export of the notebook (HTML, slides) shows in place of the live widget.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+from typing import Callable, Sequence
+
+import ipywidgets as widgets
+import numpy as np
+import torch
+from IPython.display import Image, clear_output, display
+from matplotlib.figure import Figure
+from scipy import stats
+
+from .flows import Affine, Exp, Sigmoid
+from .flows.base import FlowInputError
+from .model import NormalizingFlow
+from .plotting import density_1d, plot_base_and_pushed, plot_pushed_density
+from .plotting import plot_grid_deformation, plot_linear_map, plot_pushed_gaussian
+from .flows import Flow, planar, radial
+from .plotting import log_mass_on_window, plot_density_2d
+from torch import nn
+from .flows import AdditiveCoupling, AffineCoupling
+
+__all__ = ["FigureExplorer", "MultipleChoice", "stretch_explorer", "scalar_flow",
+           "change_of_variables_explorer"]
+
+
+class FigureExplorer(widgets.VBox):
+    """Controls above a figure that ``draw(figure, **values)`` redraws on every change.
+
+    Args:
+        controls: name -> widget with a ``value``; the names are ``draw``'s keyword arguments.
+        draw: draws into the (cleared) figure.
+        figsize: size of the figure in inches (at 100 dots per inch).
+
+    The figure is drawn once when the explorer is built, so ``explorer.figure`` always
+    shows the current values of the controls.
+    """
+
+    def __init__(self, controls: dict[str, widgets.ValueWidget], draw: Callable[..., None], *,
+                 figsize: tuple[float, float] = (9.0, 3.4)):
+        super().__init__()
+        self.controls = dict(controls)
+        self.figure = Figure(figsize=figsize, dpi=100, layout="constrained")
+        self.png = b""
+        self._holding = False
+        self._draw = draw
+        self.output = widgets.interactive_output(self._redraw, self.controls)
+        row = widgets.HBox(list(self.controls.values()),
+                           layout=widgets.Layout(flex_flow="row wrap"))
+        self.children = [row, self.output]
+
+    def set(self, **values) -> None:
+        """Move several controls at once and redraw once, e.g. ``explorer.set(a=-1.0, b=0.0)``."""
+        unknown = sorted(set(values) - set(self.controls))
+        if unknown:
+            raise ValueError(f"expected controls among {sorted(self.controls)}, got {unknown}")
+        if all(self.controls[name].value == value for name, value in values.items()):
+            return
+        self._holding = True
+        try:
+            for name, value in values.items():
+                self.controls[name].value = value
+        finally:
+            self._holding = False
+        with self.output:
+            clear_output(wait=True)
+            self._redraw(**{name: c.value for name, c in self.controls.items()})
+
+    def _redraw(self, **values) -> None:
+        if self._holding:
+            return
+        self.figure.clear()
+        self._draw(self.figure, **values)
+        buffer = io.BytesIO()
+        self.figure.savefig(buffer, format="png")
+        self.png = buffer.getvalue()
+        display(Image(data=self.png, format="png"))
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if bundle is not None:
+            bundle["text/plain"] = (f"A figure with controls {', '.join(self.controls)}; "
+                                    "run the notebook to move them.")
+            if self.png:
+                bundle["image/png"] = base64.b64encode(self.png).decode("ascii")
+        return bundle
+
+
+class MultipleChoice(widgets.VBox):
+    """A "check yourself" question: pick an option, read why it is right or wrong.
+
+    Args:
+        question: the question (HTML; ``$...$`` is typeset).
+        options: the answers offered, as plain text.
+        answer: index of the correct option.
+        explanations: one explanation per option, shown once that option is picked.
+    """
+
+    def __init__(self, question: str, options: Sequence[str], answer: int,
+                 explanations: Sequence[str]):
+        if len(explanations) != len(options) or not 0 <= answer < len(options):
+            raise ValueError(f"expected one explanation per option and 0 <= answer < "
+                             f"{len(options)}, got {len(explanations)} explanations for "
+                             f"{len(options)} options and answer={answer}")
+        super().__init__()
+        self.answer = answer
+        self.explanations = list(explanations)
+        self.question = widgets.HTMLMath(question)
+        self.choices = widgets.RadioButtons(options=list(options), value=None,
+                                            layout=widgets.Layout(width="max-content"))
+        self.feedback = widgets.HTMLMath("")
+        self.choices.observe(self._give_feedback, "value")
+        self.children = [self.question, self.choices, self.feedback]
+
+    @property
+    def correct(self) -> bool | None:
+        """Whether the picked option is the right one (``None`` before any pick)."""
+        index = self.choices.index
+        return None if index is None else index == self.answer
+
+    def _give_feedback(self, _change=None) -> None:
+        if self.correct is None:
+            self.feedback.value = ""
+            return
+        verdict = "Correct." if self.correct else "Not quite."
+        self.feedback.value = f"<b>{verdict}</b> {self.explanations[self.choices.index]}"
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if bundle is not None:
+            items = "".join(f"<li>{html.escape(o)}</li>" for o in self.choices.options)
+            letter = chr(ord("A") + self.answer)
+            bundle["text/plain"] = self.question.value
+            bundle["text/html"] = (
+                f"<div>{self.question.value}<ol type='A'>{items}</ol><details><summary>Answer"
+                f"</summary>{letter}. {self.explanations[self.answer]}</details></div>")
+        return bundle
+
+
+def _slider(name: str, value: float, low: float, high: float, step: float) -> widgets.FloatSlider:
+    return widgets.FloatSlider(value=value, min=low, max=high, step=step, description=name,
+                               continuous_update=False, readout_format=".2f")
+
+
+# -- Lecture 00: a first slider -------------------------------------------------------------
+
+def stretch_explorer() -> FigureExplorer:
+    """Stretch the standard normal by ``x = a z``: the curve widens by ``a`` and its peak
+    drops by ``a``, so the area under it stays 1."""
+    grid = np.linspace(-8.0, 8.0, 801)
+    base = stats.norm.pdf(grid)
+
+    def draw(figure: Figure, a: float) -> None:
+        ax = figure.subplots()
+        pushed = density_1d(NormalizingFlow(1, [Affine(1, scale=a, learnable=False)]).double(),
+                            grid)
+        ax.plot(grid, base, "--", color="gray", label=r"$p_Z(z)$, standard normal")
+        ax.plot(grid, pushed, color="black", linewidth=2, label=fr"$p_X(x)$ for $x = {a:.2f}\,z$")
+        ax.fill_between(grid, pushed, alpha=0.3, color="tab:orange")
+        area = np.trapezoid(pushed, grid)
+        ax.set_title(f"peak height {pushed.max():.3f}, area under the curve {area:.3f}")
+        ax.set_xlim(grid[0], grid[-1])
+        ax.set_ylim(0, 1.7)
+        ax.set_xlabel("$x$")
+        ax.legend(loc="upper right", fontsize="small")
+
+    return FigureExplorer({"a": _slider("a", 2.0, 0.25, 3.0, 0.05)}, draw, figsize=(8, 3.2))
+
+
+# -- Lecture 01: change of variables in 1D -------------------------------------------------
+
+BASE_TITLE = r"base $p_Z(z)$, $z \sim N(0, 1)$"
+MAPS = {"affine": "x = a z + b", "exp": "x = exp(a z + b)", "sigmoid": "x = sigmoid(a z + b)"}
+
+
+def scalar_flow(kind: str, a: float, b: float) -> NormalizingFlow:
+    """``N(0, 1)`` pushed through ``a z + b``, optionally followed by ``exp`` or the sigmoid.
+
+    With ``a = 0`` every ``z`` lands on one point: sampling or evaluating the density
+    then raises ``FlowInputError``.
+    """
+    if kind not in MAPS:
+        raise ValueError(f"expected a map among {sorted(MAPS)}, got {kind!r}")
+    flows = [Affine(1, scale=a, shift=b, learnable=False)]
+    if kind == "exp":
+        flows.append(Exp(1))
+    elif kind == "sigmoid":
+        flows.append(Sigmoid(1))
+    return NormalizingFlow(1, flows).double()
+
+
+def _draw_change_of_variables(figure: Figure, kind: str, a: float, b: float,
+                              drop_absolute_value: bool, z_samples: torch.Tensor) -> None:
+    axes = figure.subplots(1, 2)
+    z_grid = np.linspace(-4.0, 4.0, 400)
+    a = round(a, 9)
+    model = scalar_flow(kind, a, b)
+    try:
+        with torch.no_grad():
+            x_samples = model.flow.forward(z_samples)[0]
+            # the log-normal's long right tail would squeeze its peak into a few pixels
+            tail = 2.0 if kind == "exp" else 3.5
+            z_ends = torch.tensor([[-3.5], [tail]], dtype=torch.float64) * (1.0 if a > 0 else -1.0)
+            ends = model.flow.forward(z_ends)[0]
+        x_grid = np.linspace(*sorted(ends.flatten().tolist()), 400)
+        pushed = density_1d(model, x_grid)
+    except FlowInputError as error:
+        plot_pushed_density(z_samples, z_grid, stats.norm.pdf(z_grid), ax=axes[0],
+                            label="formula", sample_label="samples of $z$")
+        axes[0].set_xlabel("$z$")
+        axes[0].set_title(BASE_TITLE)
+        axes[1].set_axis_off()
+        axes[1].text(0.5, 0.5, f"a = 0: no density\n\n{error}", wrap=True, ha="center",
+                     va="center", transform=axes[1].transAxes, fontsize="small", color="tab:red")
+        return
+    plot_base_and_pushed(z_grid, stats.norm.pdf(z_grid), x_grid, pushed, z_samples=z_samples,
+                         x_samples=x_samples, axes=axes,
+                         titles=(BASE_TITLE, f"pushed $p_X(x)$, {MAPS[kind]}"))
+    if drop_absolute_value:
+        # every map offered is monotone, so df/dz has the sign of a everywhere
+        axes[1].plot(x_grid, np.sign(a) * pushed, "--", color="tab:red", label="without |.|")
+        axes[1].axhline(0.0, color="gray", linewidth=0.8)
+        axes[1].legend(loc="upper right", fontsize="small")
+
+
+def change_of_variables_explorer(samples: int = 20_000, seed: int = 0) -> FigureExplorer:
+    """Sliders for ``a`` and ``b``, a choice of map, and a switch that drops the absolute
+    value; both densities, ``p_Z`` and ``p_X``, are redrawn with histograms of samples.
+
+    The same latent samples ``z`` are pushed at every redraw, so what changes on screen
+    is the map alone.
+    """
+    z = torch.randn(samples, 1, generator=torch.Generator().manual_seed(seed),
+                    dtype=torch.float64)
+    controls = {
+        "kind": widgets.Dropdown(options=[(f"{k}: {v}", k) for k, v in MAPS.items()],
+                                 value="affine", description="map"),
+        "a": _slider("a", 2.0, -3.0, 3.0, 0.1),
+        "b": _slider("b", 3.0, -3.0, 3.0, 0.1),
+        "drop_absolute_value": widgets.Checkbox(value=False, description="drop |.|"),
+    }
+    return FigureExplorer(controls, lambda figure, **values: _draw_change_of_variables(
+        figure, z_samples=z, **values))
+
+
+# -- Lecture 02: the Jacobian as local geometry --------------------------------------------
+
+__all__ += ["matrix_explorer", "invertibility_explorer"]
+
+
+def matrix_explorer(a: float = 3.0, b: float = 1.0, c: float = 0.0,
+                    d: float = 2.0) -> FigureExplorer:
+    """Sliders for the entries of ``J = [[a, b], [c, d]]``: the image of the unit square and
+    of a grid under ``x = J z`` with its area ``|det J|``, and ``N(0, I)`` pushed by ``J``
+    (no density when ``det J = 0``)."""
+    def draw(figure: Figure, a: float, b: float, c: float, d: float) -> None:
+        J = np.round([[a, b], [c, d]], 9)  # slider steps are not exact binary fractions
+        left, right = figure.subplots(1, 2)
+        plot_linear_map(J, ax=left)
+        plot_pushed_gaussian(J, ax=right)
+
+    controls = {name: _slider(name, value, -3.0, 3.0, 0.1)
+                for name, value in zip("abcd", (a, b, c, d))}
+    return FigureExplorer(controls, draw, figsize=(9.5, 4.3))
+
+
+def invertibility_explorer(f: Callable, k: float = 0.7, k_range: tuple[float, float] = (0.0, 1.6),
+                           lim: float = 3.0) -> FigureExplorer:
+    """A slider for the parameter ``k`` of a family of maps ``f(z, k)`` of the plane: the
+    image of a grid coloured by ``log10|det J|``; cells where ``det J <= 0`` (the map folds
+    and stops being invertible) are dark grey."""
+    def draw(figure: Figure, k: float) -> None:
+        plot_grid_deformation(lambda z: f(z, k), lim=lim, ax=figure.subplots())
+
+    return FigureExplorer({"k": _slider("k", k, *k_range, 0.05)}, draw, figsize=(6.0, 4.6))
+
+
+# -- Lecture 03: composing flows ------------------------------------------------------------
+
+class _FixedPlanar(Flow):
+    """A planar layer ``x = z + u tanh(w^T z + b)`` with ``u`` exactly as given (no
+    ``u_hat``), so that a slider moves the formula's own ``u``; ``planar`` rejects
+    ``w^T u < -1``."""
+
+    def __init__(self, u, w, b):
+        super().__init__((len(u),))
+        for name, value in (("u", u), ("w", w), ("b", b)):
+            self.register_buffer(name, torch.as_tensor(value, dtype=torch.float64))
+
+    def _forward(self, z):
+        return planar(z, self.u, self.w, self.b)
+
+    def _inverse(self, x):
+        return planar(x, self.u, self.w, self.b, inverse=True)
+
+
+class _FixedRadial(Flow):
+    """A radial layer ``x = z + beta (z - z0) / (alpha + |z - z0|)`` with the parameters
+    as given; ``radial`` rejects ``alpha <= 0`` and ``beta < -alpha``."""
+
+    def __init__(self, z0, alpha, beta):
+        super().__init__((len(z0),))
+        for name, value in (("z0", z0), ("alpha", alpha), ("beta", beta)):
+            self.register_buffer(name, torch.as_tensor(value, dtype=torch.float64))
+
+    def _forward(self, z):
+        return radial(z, self.z0, self.alpha, self.beta)
+
+    def _inverse(self, x):
+        return radial(x, self.z0, self.alpha, self.beta, inverse=True)
+
+
+# Starting stacks: each layer adds a visible bend to what the layers before it made.
+PLANAR_LAYERS = [
+    {"u1": 1.0, "u2": 0.0, "w1": 2.0, "w2": 0.0, "b": 0.0},
+    {"u1": 0.0, "u2": 1.0, "w1": 1.5, "w2": 0.0, "b": 0.0},
+    {"u1": 0.8, "u2": 0.0, "w1": 0.0, "w2": 2.0, "b": 0.0},
+    {"u1": -0.6, "u2": 0.6, "w1": 1.0, "w2": 1.0, "b": 0.0},
+    {"u1": 0.0, "u2": -0.8, "w1": 2.0, "w2": 0.0, "b": -1.0},
+    {"u1": 0.5, "u2": 0.5, "w1": -1.5, "w2": 1.5, "b": 0.5},
+]
+RADIAL_LAYERS = [
+    {"c1": 0.0, "c2": 0.0, "alpha": 1.0, "beta": 1.0},
+    {"c1": 1.5, "c2": 1.0, "alpha": 0.5, "beta": -0.2},
+    {"c1": -1.5, "c2": -1.0, "alpha": 0.5, "beta": 0.8},
+    {"c1": -1.5, "c2": 1.5, "alpha": 0.5, "beta": -0.2},
+    {"c1": 1.5, "c2": -1.5, "alpha": 0.6, "beta": 0.8},
+    {"c1": 0.0, "c2": 2.5, "alpha": 0.5, "beta": -0.2},
+]
+_STACK_SLIDERS = {
+    "planar": {"u1": ("u₁", -3, 3), "u2": ("u₂", -3, 3), "w1": ("w₁", -3, 3),
+               "w2": ("w₂", -3, 3), "b": ("b", -3, 3)},
+    "radial": {"c1": ("z0₁", -3, 3), "c2": ("z0₂", -3, 3), "alpha": ("α", 0.05, 3),
+               "beta": ("β", -3, 3)},
+}
+
+
+def stack_layer(kind: str, params: dict) -> Flow:
+    """One layer of the stack explorer from its slider values (see ``PLANAR_LAYERS``,
+    ``RADIAL_LAYERS`` for the names)."""
+    p = params
+    if kind == "planar":
+        return _FixedPlanar([p["u1"], p["u2"]], [p["w1"], p["w2"]], p["b"])
+    if kind == "radial":
+        return _FixedRadial([p["c1"], p["c2"]], p["alpha"], p["beta"])
+    raise ValueError(f"expected kind 'planar' or 'radial', got {kind!r}")
+
+
+def _constraint(kind: str, p: dict) -> str:
+    if kind == "planar":
+        wu = p["w1"] * p["u1"] + p["w2"] * p["u2"]
+        verdict = "≥ −1: invertible" if wu >= -1 else "< −1: folds over"
+        return f"$w^\\top u$ = {wu:.2f} {verdict}"
+    verdict = "≥ −α: invertible" if p["beta"] >= -p["alpha"] else "< −α: folds over"
+    return f"β = {p['beta']:.2f} {verdict}"
+
+
+class _StackExplorer(FigureExplorer):
+    """A ``FigureExplorer`` that skips drawing while it moves its own sliders."""
+
+    syncing = False
+
+    def _redraw(self, **values) -> None:
+        if not self.syncing:
+            super()._redraw(**values)
+
+
+def stack_explorer(kind: str = "planar", max_layers: int = 6, lim: float = 4.0,
+                   resolution: int = 90, samples: int = 1500, seed: int = 0) -> FigureExplorer:
+    """A standard normal pushed through a stack of ``K`` planar (or radial) layers.
+
+    Sliders choose ``K``, the layer to edit, and that layer's parameters (the other
+    layers keep theirs). Left: samples ``x = f_K(...f_1(z))``, coloured by their angle in
+    the base. Right: ``exp(model.log_prob(x))`` on a grid (the inverse direction) and the
+    mass it puts on the window. A layer that breaks its invertibility condition
+    (``w^T u >= -1``, ``beta >= -alpha``) leaves no density to draw, and the panel says so.
+    """
+    if kind not in _STACK_SLIDERS:
+        raise ValueError(f"expected kind 'planar' or 'radial', got {kind!r}")
+    presets = PLANAR_LAYERS if kind == "planar" else RADIAL_LAYERS
+    if not isinstance(max_layers, int) or not 1 <= max_layers <= len(presets):
+        raise ValueError(f"expected 1 <= max_layers <= {len(presets)}, got {max_layers!r}")
+    table = [dict(p) for p in presets[:max_layers]]
+    z = torch.randn(samples, 2, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    angle = np.arctan2(z[:, 1].numpy(), z[:, 0].numpy())
+    window = (-lim, lim)
+    controls = {
+        "layers": widgets.IntSlider(value=min(2, max_layers), min=0, max=max_layers,
+                                    description="K layers", continuous_update=False),
+        "edit": widgets.IntSlider(value=1, min=1, max=max_layers, description="edit layer",
+                                  continuous_update=False),
+    }
+    for name, (label, low, high) in _STACK_SLIDERS[kind].items():
+        controls[name] = _slider(label, table[0][name], low, high, 0.05)
+    state = {"edit": 1}
+
+    def draw(figure: Figure, layers: int, edit: int, **params) -> None:
+        if edit != state["edit"]:
+            state["edit"] = edit
+            explorer.syncing = True
+            try:
+                for name, value in table[edit - 1].items():
+                    controls[name].value = value
+            finally:
+                explorer.syncing = False
+        else:
+            table[edit - 1].update(params)
+        left, right = figure.subplots(1, 2)
+        stack = [stack_layer(kind, p) for p in table[:layers]]
+        editing = f"editing layer {edit}: {_constraint(kind, table[edit - 1])}"
+        if edit > layers:
+            editing += f" (not in the stack: K = {layers})"
+        figure.suptitle(f"{kind} stack, K = {layers}; {editing}", fontsize="medium")
+        try:
+            # K = 0 is the base itself: the identity map
+            model = NormalizingFlow(2, stack or [Affine(2, learnable=False)]).double()
+            with torch.no_grad():
+                x = model.flow(z)[0].numpy()
+            mass = np.exp(log_mass_on_window(model.log_prob, window, window, resolution,
+                                             torch.float64))
+        except FlowInputError as error:
+            for ax in (left, right):
+                ax.set_axis_off()
+            right.text(0.5, 0.5, f"No density: a layer is not invertible.\n\n{error}",
+                       wrap=True, ha="center", va="center", transform=right.transAxes,
+                       fontsize="small", color="tab:red")
+            return
+        left.scatter(x[:, 0], x[:, 1], c=angle, cmap="hsv", s=3, linewidths=0, alpha=0.7)
+        left.set_xlim(*window)
+        left.set_ylim(*window)
+        left.set_aspect("equal")
+        left.set_xlabel("$x_1$")
+        left.set_ylabel("$x_2$")
+        left.set_title("samples $x = f(z)$ (forward)")
+        plot_density_2d(model.log_prob, window, window, ax=right, resolution=resolution,
+                        dtype=torch.float64,
+                        title=f"$p_X$ by the inverse; mass in window {mass:.3f}")
+
+    explorer = _StackExplorer(controls, draw, figsize=(9.0, 4.0))
+    return explorer
+
+
+__all__ += ["stack_layer", "stack_explorer"]
+
+
+# -- Lecture 04: coupling layers ------------------------------------------------------------
+
+class KnobConditioner(nn.Module):
+    """A conditioner with three knobs instead of a network: from the copied coordinate
+    ``z_a`` it returns the raw log-scale ``a z_a + c`` and the shift ``t = b sin(z_a)``
+    (only the shift for an additive layer), in the layout coupling layers expect."""
+
+    def __init__(self, a: float, b: float, c: float, additive: bool = False):
+        super().__init__()
+        self.a, self.b, self.c, self.additive = float(a), float(b), float(c), additive
+
+    def forward(self, z_a: torch.Tensor) -> torch.Tensor:
+        t = self.b * torch.sin(z_a)
+        if self.additive:
+            return t
+        return torch.cat([self.a * z_a + self.c, t], dim=1)
+
+
+def knob_coupling(a: float, b: float, c: float, *, transformed: int = 2,
+                  additive: bool = False) -> Flow:
+    """A coupling layer of the plane driven by :class:`KnobConditioner`.
+
+    ``transformed`` is the coordinate ``z_b`` that moves (1 or 2); the other one is
+    ``z_a``. RealNVP: ``x_b = z_b exp(s(z_a)) + t(z_a)`` with the library's bounded
+    log-scale ``s = 3 tanh((a z_a + c) / 3)``; NICE (``additive=True``): ``x_b = z_b + t(z_a)``.
+    Both with ``t(z_a) = b sin(z_a)``.
+    """
+    if transformed not in (1, 2):
+        raise ValueError(f"expected the transformed coordinate to be 1 or 2, got {transformed!r}")
+    layer = AdditiveCoupling if additive else AffineCoupling
+    return layer(2, parity=0 if transformed == 2 else 1,
+                 conditioner=KnobConditioner(a, b, c, additive))
+
+
+def _coupling_formula(a: float, b: float, c: float, transformed: int, additive: bool) -> str:
+    za, zb = (1, 2) if transformed == 2 else (2, 1)
+    shift = f"{b:.2f}\\,\\sin z_{za}"
+    if additive:
+        return (f"NICE: $x_{za} = z_{za}$,  $x_{zb} = z_{zb} + {shift}$;  "
+                "$\\log|\\det J| = 0$ everywhere")
+    return (f"RealNVP: $x_{za} = z_{za}$,  $x_{zb} = z_{zb}\\,e^{{s}} + {shift}$,  "
+            f"$s = 3\\tanh(({a:.2f}\\,z_{za} {c:+.2f})/3)$;  $\\log|\\det J| = s(z_{za})$")
+
+
+def coupling_explorer(a: float = 0.5, b: float = 1.0, c: float = 0.0, *, lim: float = 3.0,
+                      window: float = 5.0, samples: int = 1500, resolution: int = 120,
+                      seed: int = 0) -> FigureExplorer:
+    """One coupling layer of the plane with knobs for its conditioner (:func:`knob_coupling`):
+    sliders for ``a``, ``c`` (the log-scale ``s``) and ``b`` (the shift ``t``), the
+    coordinate that moves, and a switch to NICE's additive layer.
+
+    Left: the image of a grid of ``[-lim, lim]^2``, cells coloured by ``log10|det J|``
+    (it depends on ``z_a`` alone, so it is constant along the lines ``z_a`` = const).
+    All three panels show the window ``[-window, window]^2``.
+    Middle: samples of ``N(0, I)`` (grey) and where the layer moves them, each coloured by
+    its angle in the base. Right: ``p_X = exp(model.log_prob)`` on ``[-window, window]^2``,
+    computed with the layer's inverse. The same latent samples are used at every redraw.
+    """
+    z = torch.randn(samples, 2, generator=torch.Generator().manual_seed(seed),
+                    dtype=torch.float64)
+    angle = np.arctan2(z[:, 1].numpy(), z[:, 0].numpy())
+    box = (-window, window)
+    controls = {
+        "a": _slider("a", a, -1.0, 1.0, 0.05),
+        "c": _slider("c", c, -1.5, 1.5, 0.05),
+        "b": _slider("b", b, -2.0, 2.0, 0.05),
+        "transformed": widgets.Dropdown(options=[("z₂ (z_a = z₁)", 2), ("z₁ (z_a = z₂)", 1)],
+                                        value=2, description="moves"),
+        "additive": widgets.Checkbox(value=False, description="NICE: additive, no scale"),
+    }
+
+    def draw(figure: Figure, a: float, b: float, c: float, transformed: int,
+             additive: bool) -> None:
+        layer = knob_coupling(a, b, c, transformed=transformed, additive=additive)
+        grid_ax, sample_ax, density_ax = figure.subplots(1, 3)
+        figure.suptitle(_coupling_formula(a, b, c, transformed, additive), fontsize="medium")
+        plot_grid_deformation(layer, lim=lim, cells=16, ax=grid_ax,
+                              title="image of a grid: colour is $\\log_{10}|\\det J|$")
+        grid_ax.set_xlim(*box)
+        grid_ax.set_ylim(*box)
+        with torch.no_grad():
+            x = layer(z)[0].numpy()
+        sample_ax.scatter(z[:, 0], z[:, 1], s=2, color="0.75", linewidths=0, label="$z$")
+        sample_ax.scatter(x[:, 0], x[:, 1], c=angle, cmap="hsv", s=3, linewidths=0,
+                          alpha=0.8)
+        sample_ax.set_xlim(*box)
+        sample_ax.set_ylim(*box)
+        sample_ax.set_aspect("equal")
+        sample_ax.set_xlabel("$x_1$")
+        sample_ax.set_ylabel("$x_2$")
+        sample_ax.set_title("samples: $z$ (grey) and $x = f(z)$")
+        model = NormalizingFlow(2, [layer]).double()
+        plot_density_2d(model.log_prob, box, box, ax=density_ax, resolution=resolution,
+                        dtype=torch.float64, title="$p_X(x)$ by the inverse")
+
+    return FigureExplorer(controls, draw, figsize=(13.0, 4.3))
+
+
+__all__ += ["KnobConditioner", "knob_coupling", "coupling_explorer"]
+
+
+# -- Lecture 06: autoregressive flows -------------------------------------------------------
+
+from .flows import MADE  # noqa: E402
+from .plotting import mask_paths, plot_dependency, plot_made_network  # noqa: E402
+
+
+def _draw_made(figure: Figure, dim: int, layers: int, width: int, order: str,
+               seed: int) -> None:
+    made = MADE(dim, hidden=(width,) * layers, order=order, seed=seed)
+    network, by_index, by_order = figure.subplots(1, 3, width_ratios=[1.8, 1, 1])
+    plot_made_network(made, ax=network)
+    paths = mask_paths(made)
+    plot_dependency(paths, order=made.order, in_order=False, ax=by_index, annotate=True,
+                    row_symbol="h", col_symbol="x",
+                    title="paths from $x_j$ (column)\nto $h_i = (\\mu_i, s_i)$ (row)")
+    plot_dependency(paths, order=made.order, ax=by_order, annotate=True, row_symbol="h",
+                    col_symbol="x", title="the same, listed in the order")
+    position = torch.empty(dim, dtype=torch.long)
+    position[made.order] = torch.arange(dim)
+    allowed = position[None, :] < position[:, None]
+    missing = int((allowed & (paths == 0)).sum())
+    if missing:
+        verdict = (f"{missing} allowed dependenc{'y is' if missing == 1 else 'ies are'} "
+                   f"lost (light cells): a hidden layer narrower than d - 1 = {dim - 1} "
+                   "misses some degrees")
+    else:
+        verdict = "every allowed dependency is connected; none other is"
+    figure.suptitle(f"d = {dim}, hidden {tuple([width] * layers)}: {verdict}",
+                    fontsize="medium")
+
+
+def made_explorer(dim: int = 4, layers: int = 2, width: int = 6, order: str = "sequential",
+                  seed: int = 0) -> FigureExplorer:
+    """Build a MADE from the controls (``d``, number and width of hidden layers, the order,
+    the seed of a random order) and draw its kept weights with every unit's degree, and
+    the number of mask paths from each input to each variable's outputs, by variable
+    index and listed in the order (a strictly lower triangle)."""
+    controls = {
+        "dim": widgets.IntSlider(value=dim, min=2, max=8, description="d",
+                                 continuous_update=False),
+        "layers": widgets.IntSlider(value=layers, min=1, max=3, description="hidden layers",
+                                    continuous_update=False),
+        "width": widgets.IntSlider(value=width, min=1, max=12, description="width",
+                                   continuous_update=False),
+        "order": widgets.Dropdown(options=["sequential", "random"], value=order,
+                                  description="order"),
+        "seed": widgets.IntSlider(value=seed, min=0, max=20, description="seed (random)",
+                                  continuous_update=False),
+    }
+    return FigureExplorer(controls, _draw_made, figsize=(11.0, 4.4))
+
+
+__all__ += ["made_explorer"]
+
+
+# -- Lecture 05: Glow -----------------------------------------------------------------------
+
+from .flows import InvConv1x1  # noqa: E402
+from .plotting import plot_channel_mixing, three_channel_pattern  # noqa: E402
+
+
+def rotation_3d(angle_1: float, angle_2: float, angle_3: float) -> torch.Tensor:
+    """A rotation of channel space, ``R = R_3 R_2 R_1`` (float64, ``det R = 1``), where
+    ``R_k`` turns by ``angle_k`` degrees in the plane of the two channels other than ``k``."""
+    rotation = torch.eye(3, dtype=torch.float64)
+    for k, angle in enumerate((angle_1, angle_2, angle_3)):
+        i, j = (a for a in range(3) if a != k)
+        c, s = np.cos(np.radians(angle)), np.sin(np.radians(angle))
+        turn = torch.eye(3, dtype=torch.float64)
+        turn[i, i], turn[i, j], turn[j, i], turn[j, j] = c, -s, s, c
+        rotation = turn @ rotation
+    return rotation
+
+
+def channel_mixing_explorer(size: int = 32,
+                            scales: tuple[float, float, float] = (2.0, 0.5, 0.8)) -> FigureExplorer:
+    """A 3-channel image ``z`` (``three_channel_pattern``) mixed by a 1x1 convolution,
+    ``x = W z`` at every pixel, with ``W = R diag(s)``: sliders for the three angles of the
+    rotation ``R`` (degrees) and for the scales ``s``.
+
+    The figure shows ``z`` and ``x`` channel by channel, the matrix ``W``, the diagonal of
+    ``U`` in ``InvConv1x1``'s factorisation ``W = P L U``, and the log-determinant the flow
+    returns, ``H W sum_i log|U_ii|``. With all angles 0 and the default scales this is the
+    chapter's example: ``1024 * (log 2 + log 0.5 + log 0.8) = -228.5``. A zero scale makes
+    ``W`` singular: ``InvConv1x1`` refuses it, and the figure says so.
+    """
+    z = three_channel_pattern(size).to(torch.float64)
+
+    def draw(figure: Figure, angle_1: float, angle_2: float, angle_3: float,
+             s_1: float, s_2: float, s_3: float) -> None:
+        diagonal = torch.tensor(np.round([s_1, s_2, s_3], 9), dtype=torch.float64)
+        weight = rotation_3d(angle_1, angle_2, angle_3) @ torch.diag(diagonal)
+        try:
+            conv = InvConv1x1(3, weight=weight).double()
+        except FlowInputError as error:
+            ax = figure.subplots()
+            ax.set_axis_off()
+            ax.text(0.5, 0.5, f"W is singular: no 1x1 convolution flow.\n\n{error}", wrap=True,
+                    ha="center", va="center", transform=ax.transAxes, color="tab:red")
+            return
+        with torch.no_grad():
+            x, logdet = conv(z)
+            upper = conv.lu.factors()[1]
+            # rounded first so that a rotation shows 0.0, not -0.0
+            per_pixel = round(conv.lu.log_abs_det().item(), 4) + 0.0
+            total = round(logdet[0].item(), 1) + 0.0
+        axes = figure.subplot_mosaic([["z", "z1", "z2", "z3", "W"],
+                                      ["x", "x1", "x2", "x3", "W"]])
+        plot_channel_mixing(z, x, conv.lu.matrix().detach(), axes=axes)
+        u = ", ".join(f"{v:.2f}" for v in torch.diagonal(upper).tolist())
+        figure.suptitle(f"W = P L U with diagonal of U = ({u});   log|det J| = H·W·Σ log|U_ii| "
+                        f"= {size * size} × ({per_pixel:.4f}) = {total:.1f}",
+                        fontsize="medium")
+
+    controls = {f"angle_{k}": widgets.FloatSlider(value=0.0, min=-180.0, max=180.0, step=5.0,
+                                                  description=f"angle {k}",
+                                                  continuous_update=False, readout_format=".0f")
+                for k in (1, 2, 3)}
+    for k, value in enumerate(scales, start=1):
+        controls[f"s_{k}"] = _slider(f"s{k}", value, -2.5, 2.5, 0.05)
+    return FigureExplorer(controls, draw, figsize=(10.5, 4.6))
+
+
+__all__ += ["rotation_3d", "channel_mixing_explorer"]
