@@ -1,0 +1,178 @@
+"""Every lecture in a real JupyterLab, driven by headless Chromium through Playwright.
+
+For each lecture: open it, run all cells, wait until the kernel is idle, then assert that no
+cell shows an error, that every widget rendered, and that moving the first slider changes
+the figure it drives. A screenshot of each lecture is saved for inspection.
+
+The notebooks are copied to a temporary folder first, so nothing the browser does (autosave
+included) can touch the committed files. The system Chromium is used (no browser download);
+set COURSE_SKIP_BROWSER=1 to skip these tests explicitly. Without that variable a missing
+browser is a failure, not a skip.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+LECTURES = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+CHROMIUM = os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium")
+
+if os.environ.get("COURSE_SKIP_BROWSER") == "1":
+    pytest.skip("browser tests skipped: COURSE_SKIP_BROWSER=1", allow_module_level=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    assert pathlib.Path(CHROMIUM).exists(), (
+        f"Chromium not found at {CHROMIUM}: install it (apt-get install chromium), point COURSE_CHROMIUM "
+        "at it, or set COURSE_SKIP_BROWSER=1 to skip the browser tests")
+    work = tmp_path_factory.mktemp("lab")
+    root = work / "notebooks"
+    shutil.copytree(ROOT / "notebooks", root)
+    env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(work / "settings"),
+               JUPYTERLAB_WORKSPACES_DIR=str(work / "workspaces"), JUPYTER_CONFIG_DIR=str(work / "config"),
+               JUPYTER_RUNTIME_DIR=str(work / "runtime"))
+    env.pop("MPLBACKEND", None)
+    # render every cell (no virtual scrolling), so each widget is in the page to be checked
+    tracker = work / "settings" / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
+    tracker.parent.mkdir(parents=True)
+    tracker.write_text(json.dumps({"windowingMode": "none"}))
+    news = work / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    news.parent.mkdir(parents=True)
+    news.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    port = free_port()
+    log = open(work / "lab.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+         f"--ServerApp.root_dir={root}", "--IdentityProvider.token=", "--ServerApp.password=",
+         "--ServerApp.disable_check_xsrf=True", "--allow-root", "--LabApp.expose_app_in_browser=True",
+         "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(120):
+        try:
+            urllib.request.urlopen(f"{url}/api/status", timeout=2)
+            break
+        except Exception:
+            if proc.poll() is not None:
+                raise RuntimeError((work / "lab.log").read_text())
+            time.sleep(0.5)
+    else:
+        proc.terminate()
+        raise RuntimeError("jupyter lab did not start: " + (work / "lab.log").read_text()[-2000:])
+    yield url, work
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser(lab):
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--disable-dev-shm-usage"])
+        yield browser
+        browser.close()
+
+
+STATE = """() => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  if (!panel || !panel.content || !panel.sessionContext.session) return null;
+  const kernel = panel.sessionContext.session.kernel;
+  const cells = panel.content.model.cells;
+  const out = {status: kernel ? kernel.status : 'none', pending: 0, errors: []};
+  for (let i = 0; i < cells.length; i++) {
+    const cell = cells.get(i).toJSON();
+    if (cell.cell_type !== 'code' || !cell.source.length) continue;
+    if (cell.execution_count === null) out.pending += 1;
+    for (const o of cell.outputs || []) {
+      if (o.output_type === 'error') out.errors.push(`cell ${i}: ${o.ename}: ${o.evalue}`);
+    }
+  }
+  return out;
+}"""
+
+
+def figure_sources(page) -> list[str]:
+    return page.eval_on_selector_all(".jp-OutputArea img", "els => els.map(e => e.src.slice(-400))")
+
+
+@pytest.mark.parametrize("path", LECTURES, ids=lambda p: p.stem)
+def test_lecture_runs_in_jupyterlab_and_its_widgets_respond(lab, browser, path, tmp_path_factory):
+    url, work = lab
+    shots = work / "screenshots"
+    shots.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.goto(f"{url}/lab/tree/{path.name}", wait_until="domcontentloaded", timeout=120_000)
+        page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget "
+                               "&& window.jupyterapp.shell.currentWidget.sessionContext "
+                               "&& window.jupyterapp.shell.currentWidget.sessionContext.session "
+                               "&& window.jupyterapp.shell.currentWidget.sessionContext.session.kernel "
+                               "&& window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'",
+                               timeout=180_000)
+        # clear the stored outputs so only what this run produces is judged
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs')")
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        deadline = time.time() + 240
+        state = None
+        while time.time() < deadline:
+            time.sleep(1.0)
+            state = page.evaluate(STATE)
+            if state and state["status"] == "idle" and state["pending"] == 0:
+                break
+        assert state and state["pending"] == 0, f"{path.name}: cells still not run after 240 s: {state}"
+        assert not state["errors"], f"{path.name}: error outputs: {state['errors']}"
+        page.wait_for_timeout(1500)
+        body = page.inner_text(".jp-Notebook")
+        assert "Error displaying widget" not in body
+        assert "Loading widget..." not in body, f"{path.name}: a widget never rendered"
+        sliders = page.locator(".widget-slider .noUi-handle").filter(visible=True)
+        assert sliders.count() > 0, f"{path.name}: no slider rendered"
+        before = figure_sources(page)
+        handle = sliders.first
+        handle.scroll_into_view_if_needed()
+        changed = False
+        # a slider may start at either end of its range: try both directions
+        for key in ("ArrowLeft", "ArrowRight"):
+            handle.focus()
+            for _ in range(5):
+                page.keyboard.press(key)
+                page.wait_for_timeout(100)
+            for _ in range(40):
+                page.wait_for_timeout(250)
+                if figure_sources(page) != before:
+                    changed = True
+                    break
+            if changed:
+                break
+        label = handle.locator("xpath=ancestor::div[contains(@class, 'widget-slider')][1]") \
+            .locator(".widget-label").first.inner_text()
+        page.screenshot(path=str(shots / f"{path.stem}.png"), full_page=False)
+        assert changed, f"{path.name}: moving the first slider did not change any figure"
+    finally:
+        page.close()
+    print(f"{path.stem}: moved slider {label!r}; screenshot {shots / (path.stem + '.png')}")
