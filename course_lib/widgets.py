@@ -559,6 +559,9 @@ from .flows import MADE  # noqa: E402
 from .plotting import mask_paths, plot_dependency, plot_made_network  # noqa: E402
 
 
+_WIDE_LABEL = {"description_width": "initial"}
+
+
 def _draw_made(figure: Figure, dim: int, layers: int, width: int, order: str,
                seed: int) -> None:
     made = MADE(dim, hidden=(width,) * layers, order=order, seed=seed)
@@ -594,13 +597,13 @@ def made_explorer(dim: int = 4, layers: int = 2, width: int = 6, order: str = "s
         "dim": widgets.IntSlider(value=dim, min=2, max=8, description="d",
                                  continuous_update=False),
         "layers": widgets.IntSlider(value=layers, min=1, max=3, description="hidden layers",
-                                    continuous_update=False),
+                                    continuous_update=False, style=_WIDE_LABEL),
         "width": widgets.IntSlider(value=width, min=1, max=12, description="width",
                                    continuous_update=False),
         "order": widgets.Dropdown(options=["sequential", "random"], value=order,
                                   description="order"),
         "seed": widgets.IntSlider(value=seed, min=0, max=20, description="seed (random)",
-                                  continuous_update=False),
+                                  continuous_update=False, style=_WIDE_LABEL),
     }
     return FigureExplorer(controls, _draw_made, figsize=(11.0, 4.4))
 
@@ -677,3 +680,77 @@ def channel_mixing_explorer(size: int = 32,
 
 
 __all__ += ["rotation_3d", "channel_mixing_explorer"]
+
+
+# -- Lecture 08: forward against reverse KL ---------------------------------------------------
+
+from .plotting import plot_target_and_fits  # noqa: E402
+from .sampling import effective_sample_size, log_importance_weights, log_normaliser_estimate  # noqa: E402
+
+OBJECTIVE_LABELS = {"forward_kl": "forward KL", "reverse_kl": "reverse KL"}
+
+
+def _sampler_summary(model: nn.Module, target, log_z: float, exact: bool, n: int,
+                     seed: int) -> str:
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        _, log_w = log_importance_weights(model, target.log_prob, n)
+    log_w = log_w.to(torch.float64)
+    ess = effective_sample_size(log_w).item() / n
+    estimate = log_normaliser_estimate(log_w).item()
+    reference = "exact" if exact else "grid"
+    return f"ESS/n = {ess:.2f}, log Z: {estimate:.2f} ({reference} {log_z:.2f})"
+
+
+def kl_explorer(targets: Sequence, fits: dict, *, samples: int = 400, n_weights: int = 4000,
+                resolution: int = 100, seed: int = 0) -> FigureExplorer:
+    """Switch between targets and between models already fitted to them by the forward KL
+    and the reverse KL: nothing is trained when a control moves.
+
+    Args:
+        targets: the targets (``course_lib.targets``), listed by their ``name``.
+        fits: ``(target.name, "forward_kl" or "reverse_kl")`` -> trained model.
+
+    The figure shows the target (with exact samples where it can be sampled) and each chosen
+    fit with ``samples`` of its samples, on one colour scale. Each fit's title gives its
+    ``ESS / n`` and its importance-sampling estimate of ``log Z`` from ``n_weights`` samples,
+    against the exact value (or a grid sum on the window where there is no closed form).
+    """
+    by_name = {target.name: target for target in targets}
+    missing = [(name, objective) for name in by_name for objective in OBJECTIVE_LABELS
+               if (name, objective) not in fits]
+    if missing:
+        raise ValueError(f"kl_explorer: expected a fitted model for every target and objective, "
+                         f"missing {missing}")
+    controls = {
+        "target": widgets.Dropdown(options=list(by_name), description="target"),
+        "objective": widgets.ToggleButtons(options=[("forward KL", "forward_kl"),
+                                                    ("reverse KL", "reverse_kl"),
+                                                    ("both", "both")],
+                                           value="both", description="objective"),
+    }
+
+    def draw(figure: Figure, target: str, objective: str) -> None:
+        chosen = list(OBJECTIVE_LABELS) if objective == "both" else [objective]
+        t = by_name[target]
+        exact = t.log_normaliser is not None
+        log_z = t.log_normaliser if exact else log_mass_on_window(t.log_prob, t.xlim, t.ylim,
+                                                                  400, torch.float64)
+        shown = {}
+        for name in chosen:
+            model = fits[target, name]
+            summary = _sampler_summary(model, t, log_z, exact, n_weights, seed)
+            shown[f"{OBJECTIVE_LABELS[name]} fit $q$\n{summary}"] = model
+        try:
+            points = t.sample(samples, generator=torch.Generator().manual_seed(seed))
+        except NotImplementedError:
+            points = None
+        axes = figure.subplots(1, 1 + len(chosen))
+        plot_target_and_fits(t.log_prob, shown, t.xlim, t.ylim, target_samples=points,
+                             model_samples=samples, resolution=resolution, axes=axes,
+                             target_title=f"target: {target}", seed=seed)
+
+    return FigureExplorer(controls, draw, figsize=(11.0, 3.9))
+
+
+__all__ += ["kl_explorer"]

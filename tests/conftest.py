@@ -9,3 +9,7 @@ def float64_by_default():
     torch.set_default_dtype(torch.float64)
     yield
     torch.set_default_dtype(previous)
+
+
+# one thread: results do not depend on the machine, and parallel test workers do not fight
+torch.set_num_threads(1)
