@@ -697,9 +697,10 @@ def _sampler_summary(model: nn.Module, target, log_z: float, exact: bool, n: int
         _, log_w = log_importance_weights(model, target.log_prob, n)
     log_w = log_w.to(torch.float64)
     ess = effective_sample_size(log_w).item() / n
-    estimate = log_normaliser_estimate(log_w).item()
+    # rounded first so that a tiny negative estimate shows as 0.00, not -0.00
+    estimate = round(log_normaliser_estimate(log_w).item(), 2) + 0.0
     reference = "exact" if exact else "grid"
-    return f"ESS/n = {ess:.2f}, log Z: {estimate:.2f} ({reference} {log_z:.2f})"
+    return f"ESS/n = {ess:.2f}, $\\log\\hat Z$ = {estimate:.2f} ({reference} {log_z:.2f})"
 
 
 def kl_explorer(targets: Sequence, fits: dict, *, samples: int = 400, n_weights: int = 4000,
@@ -754,3 +755,66 @@ def kl_explorer(targets: Sequence, fits: dict, *, samples: int = 400, n_weights:
 
 
 __all__ += ["kl_explorer"]
+
+
+# -- Lecture 12: applications ---------------------------------------------------------------
+
+from .plotting import plot_completions, plot_posteriors, plot_threshold  # noqa: E402
+
+
+def threshold_explorer(normal_scores, anomalous_scores, threshold: float | None = None, *,
+                       xlabel: str = "anomaly score") -> FigureExplorer:
+    """A slider for the threshold ``τ`` of an anomaly detector: the score histograms with
+    ``τ`` and the flagged side, the ROC curve with the point ``τ`` picks, and the confusion
+    counts, precision and recall in the title. Starts at the 95th percentile of the normal
+    scores (5 % false alarms) unless ``threshold`` is given."""
+    normal = np.asarray(normal_scores, dtype=float).ravel()
+    anomalous = np.asarray(anomalous_scores, dtype=float).ravel()
+    both = np.r_[normal, anomalous]
+    low, high = float(both.min()), float(np.quantile(both, 0.99))
+    start = float(np.quantile(normal, 0.95)) if threshold is None else float(threshold)
+    step = round((high - low) / 200, 4) or 0.01
+    controls = {"threshold": widgets.FloatSlider(
+        value=min(max(start, low), high), min=low, max=high, step=step, description="τ",
+        continuous_update=False, readout_format=".2f",
+        layout=widgets.Layout(width="500px"))}
+
+    def draw(figure: Figure, threshold: float) -> None:
+        axes = figure.subplots(1, 2, width_ratios=[1.6, 1])
+        plot_threshold(normal, anomalous, threshold, axes=axes, xlabel=xlabel)
+
+    return FigureExplorer(controls, draw, figsize=(10.0, 3.9))
+
+
+def observed_rows_explorer(vae, image, *, lim: float = 6.0, resolution: int = 120,
+                           completions: int = 6, seed: int = 0) -> FigureExplorer:
+    """An inverse problem with a trained VAE (two-dimensional latent): observe only the top
+    ``rows`` rows of ``image`` (a slider) and see the posterior ``p(z | x_observed)`` on a
+    grid, with completions: draws ``z`` from it, decoded to ``E[x|z]`` in the hidden rows."""
+    from .vae import posterior_on_grid
+    image = torch.as_tensor(image).reshape(1, -1).to(next(vae.parameters()).dtype)
+    side = int(round(image.shape[1] ** 0.5))
+    controls = {"rows": widgets.IntSlider(value=3, min=0, max=side, description="rows seen",
+                                          continuous_update=False)}
+
+    def draw(figure: Figure, rows: int) -> None:
+        observed = (torch.arange(image.shape[1]) < rows * side).to(image.dtype)
+        truth = posterior_on_grid(lambda z: vae.log_joint(image, z, observed), lim, resolution,
+                                  image.dtype)
+        z = truth.sample(completions, torch.Generator().manual_seed(seed))
+        with torch.no_grad():
+            filled = torch.where(observed.bool(), image, vae.decode_mean(z))
+        top, bottom = figure.subfigures(2, 1, height_ratios=[2.4, 1])
+        ax = top.subplots()
+        title = f"p(z | top {rows} rows); log p(observed) = {truth.log_evidence:.1f}"
+        plot_posteriors({title: lambda p: vae.log_joint(image, p, observed) - truth.log_evidence},
+                        (-lim, lim), (-lim, lim), resolution=resolution, axes=[ax],
+                        dtype=image.dtype)
+        ax.plot(z[:, 0], z[:, 1], "x", color="white", markersize=6, label="draws of z")
+        ax.legend(fontsize="small", loc="lower right")
+        plot_completions(image, observed, filled, axes=bottom.subplots(1, completions + 2))
+
+    return FigureExplorer(controls, draw, figsize=(7.5, 5.6))
+
+
+__all__ += ["threshold_explorer", "observed_rows_explorer"]

@@ -1,0 +1,103 @@
+"""Checks of worksheet 11: the flow-matching loss, training without a solver, and its cost."""
+from __future__ import annotations
+
+import torch
+from torch.distributions import MultivariateNormal
+
+from ..continuous import CNF
+from .core import Fail, as_tensor, call, check, require
+
+WS = "11_flow_matching"
+
+
+def _gen():
+    return torch.Generator().manual_seed(torch.seed() % 2**31)
+
+
+def gaussian_data() -> MultivariateNormal:
+    """The worksheet's data: a correlated 2D Gaussian, whose entropy is known exactly."""
+    return MultivariateNormal(torch.tensor([1.0, -0.5]), torch.tensor([[1.0, 0.6], [0.6, 0.8]]))
+
+
+@check("ex11_1", WS, "the conditional flow-matching loss")
+def ex11_1(fm_loss):
+    g = _gen()
+    W = torch.randn(2, 3, generator=g, dtype=torch.float64)
+    field = lambda t, x: torch.tanh(torch.cat([x, t[:, None]], 1) @ W.T)
+    x1, x0 = (torch.randn(16, 2, generator=g, dtype=torch.float64) for _ in range(2))
+    t = torch.rand(16, generator=g, dtype=torch.float64)
+    got = as_tensor(call(fm_loss, field, x1.clone(), x0.clone(), t.clone(), label="a batch of 16"),
+                    "fm_loss(field, x1, x0, t)")
+    require(got.numel() == 1, "the loss is one number (a mean over the batch)")
+    xt = (1 - t[:, None]) * x0 + t[:, None] * x1
+    want = (field(t, xt) - (x1 - x0)).pow(2).sum(1).mean()
+    if abs(got.item() - want.item()) < 1e-8:
+        return "correct"
+    require(abs(got.item() - (field(t, xt) - x1).pow(2).sum(1).mean().item()) > 1e-8,
+            "the regression target is the velocity of the straight path, d x_t / dt, not its end point")
+    x_rev = t[:, None] * x0 + (1 - t[:, None]) * x1
+    require(abs(got.item() - (field(t, x_rev) - (x1 - x0)).pow(2).sum(1).mean().item()) > 1e-8,
+            "your path runs backwards: at t = 0 it must sit at the base sample x0, at t = 1 at the data x1")
+    require(abs(got.item() - (field(t, xt) - (x1 - x0)).pow(2).mean().item()) > 1e-8,
+            "you averaged over coordinates too: take the squared norm per sample, then the mean over the batch")
+    raise Fail("your loss differs from the mean over the batch of |f(t, x_t) - (x1 - x0)|^2")
+
+
+@check("ex11_2", WS, "a CNF trained by flow matching", seconds=90)
+def ex11_2(train_flow_matching):
+    data = gaussian_data()
+    cnf = call(train_flow_matching, lambda n: data.sample((n,)), label="the Gaussian data")
+    require(isinstance(cnf, CNF), f"return the trained course_lib CNF, got {type(cnf).__name__}")
+    torch.manual_seed(7)
+    dtype = next(cnf.parameters()).dtype
+    x = data.sample((4000,)).to(dtype)
+    with torch.no_grad():
+        nll = -cnf.log_prob(x)
+    gap = nll.mean().item() - data.entropy().item()
+    se = nll.std().item() / 4000 ** 0.5
+    require(gap == gap, "the model's log-densities are NaN")
+    require(gap < 0.1 + 3 * se, f"the gap to the entropy is {gap:.3f} nats, above 0.1: train longer or with a "
+                                "larger learning rate; is the loss the flow-matching loss?")
+    return f"gap {gap:.3f} nats (exact ODE likelihood)"
+
+
+@check("ex11_3", WS, "counting vector-field evaluations")
+def ex11_3(count_evaluations):
+    from .. import models
+    g = _gen()
+    torch.manual_seed(int(torch.randint(0, 2**31, (1,), generator=g)))
+    cnf = models.cnf(2, hidden=16, n_hidden=2).double()
+    x = gaussian_data().sample((64,)).double()
+    out = call(count_evaluations, cnf, x.clone(), label="a small CNF")
+    require(isinstance(out, tuple) and len(out) == 2, "return the pair (n_flow_matching, n_likelihood)")
+    n_fm, n_ml = out
+    require(n_fm == 1, f"one flow-matching loss evaluates the field once (you counted {n_fm})")
+    calls = [0]
+    hook = cnf.vector_field.register_forward_hook(lambda *args: calls.__setitem__(0, calls[0] + 1))
+    try:
+        with torch.no_grad():
+            cnf.log_prob(x)
+    finally:
+        hook.remove()
+    require(n_ml == calls[0], f"for the likelihood you counted {n_ml} evaluations; count every call the "
+                              "solver makes during one cnf.log_prob")
+    return f"correct: 1 evaluation against {n_ml} for one likelihood solve"
+
+
+@check("ex11_4", WS, "the gap to the entropy")
+def ex11_4(gap_to_entropy):
+    from .. import models
+    torch.manual_seed(3)
+    cnf = models.cnf(2, hidden=16, n_hidden=2)
+    data = gaussian_data()
+    got = as_tensor(call(gap_to_entropy, cnf, data, 3000, label="an untrained CNF"), "gap_to_entropy")
+    require(got.numel() == 1, "return one number")
+    x = data.sample((20000,))
+    with torch.no_grad():
+        nll = -cnf.log_prob(x)
+    want = nll.mean().item() - data.entropy().item()
+    require(not abs(got.item() + want) < 0.1, "wrong sign: the gap is the test NLL minus the entropy (never "
+                                              "negative in expectation, since it is a KL divergence)")
+    require(abs(got.item() - want) < 5 * nll.std().item() / 3000 ** 0.5 + 0.01,
+            "your gap differs from the mean of -log p(x) over fresh data minus the data's entropy")
+    return "correct"
