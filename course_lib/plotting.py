@@ -1620,10 +1620,11 @@ def plot_flux_box(J: Callable[[torch.Tensor], torch.Tensor], box: Sequence[float
     ax.set_xlim(-lim, lim)
     ax.set_ylim(-lim, lim)
     ax.set_aspect("equal")
+    ax.grid(False)
     ax.set_xlabel("$z_1$")
     ax.set_ylabel("$z_2$")
-    ax.set_title(f"net outflow $\\oint_{{\\partial V}} J \\cdot n\\,dS$ = {flux:.4f}\n"
-                 f"$\\int_V \\nabla \\cdot J\\,dz$ = {volume:.4f}", fontsize="medium")
+    ax.set_title(f"net outflow $\\oint_{{\\partial V}} \\; J \\cdot n\\,dS$ = {flux:.4f}\n"
+                 f"$\\int_V \\; \\nabla \\cdot J\\,dz$ = {volume:.4f}", fontsize="medium")
     return ax.figure
 
 
@@ -1669,6 +1670,12 @@ class MovingDensity:
         """``p_0`` as a torch distribution (float64)."""
         return MultivariateNormal(torch.tensor(self.mean, dtype=torch.float64),
                                   torch.tensor(self.cov, dtype=torch.float64))
+
+    def sample(self, n: int, seed: int = 0) -> torch.Tensor:
+        """``n`` samples of ``p_0``, the same for the same seed, leaving the global generator alone."""
+        normal = torch.randn(n, 2, generator=torch.Generator().manual_seed(seed),
+                             dtype=torch.float64)
+        return self.base.loc + normal @ self.base.scale_tril.T
 
     def on_grid(self, times: Sequence[float], cells: int = 100) -> torch.Tensor:
         """``p_t`` at the cell centres (:func:`~course_lib.continuity.cell_centres`) for each time,
@@ -1739,6 +1746,7 @@ def plot_density_on_grid(p, half_width: float, *, field: Callable | None = None,
     ax.set_xlim(-half_width, half_width)
     ax.set_ylim(-half_width, half_width)
     ax.set_aspect("equal")
+    ax.grid(False)
     ax.set_xlabel("$z_1$")
     ax.set_ylabel("$z_2$")
     if title:
@@ -1753,9 +1761,10 @@ def animate_moving_density(example: MovingDensity, times: Sequence[float], *, ce
     at each of ``times`` (one frame each), with the streamlines of the field (at ``t = 0``) and
     a few particles of ``p_0`` moving along it, their paths traced. Each frame's title gives the
     total mass on the grid. The figure is closed once the animation is built."""
-    densities = example.on_grid(times, cells).numpy()
-    h = 2 * example.half_width / cells
-    z0 = _seeded_sample(example, particles, seed)
+    on_grid = example.on_grid(times, cells)
+    masses = total_mass(on_grid, 2 * example.half_width / cells).tolist()
+    densities = on_grid.numpy()
+    z0 = example.sample(particles, seed)
     z_t = example.paths(z0, times)[0].numpy()
     figure, ax = plt.subplots(figsize=(4.6, 3.9), dpi=dpi, layout="constrained")
     plot_density_on_grid(densities[0], example.half_width, field=example.field, ax=ax,
@@ -1770,7 +1779,7 @@ def animate_moving_density(example: MovingDensity, times: Sequence[float], *, ce
         dots.set_offsets(z_t[i])
         for k, trail in enumerate(trails):
             trail.set_data(z_t[:i + 1, k, 0], z_t[:i + 1, k, 1])
-        title.set_text(f"t = {times[i]:.2f}: total mass {densities[i].sum() * h * h:.6f}")
+        title.set_text(f"t = {times[i]:.2f}: total mass {masses[i]:.6f}")
         return (mesh, dots, title, *trails)
 
     draw(0)
@@ -1779,12 +1788,6 @@ def animate_moving_density(example: MovingDensity, times: Sequence[float], *, ce
     animation = FuncAnimation(figure, draw, frames=len(times), interval=interval, blit=False)
     plt.close(figure)
     return animation
-
-
-def _seeded_sample(example: MovingDensity, n: int, seed: int) -> torch.Tensor:
-    """``n`` samples of ``p_0``, the same for the same seed, without touching the global state."""
-    normal = torch.randn(n, 2, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-    return example.base.loc + normal @ example.base.scale_tril.T
 
 
 def plot_linear_field_1d(a: float = 0.5, *, times: Sequence[float] = (0.0, 0.5, 1.0),
@@ -1808,15 +1811,16 @@ def plot_linear_field_1d(a: float = 0.5, *, times: Sequence[float] = (0.0, 0.5, 
     for t in times:
         std = np.exp(a * t)
         line, = density_ax.plot(grid, np.exp(-0.5 * (grid / std) ** 2) / (std * np.sqrt(2 * np.pi)),
-                                label=f"t = {t:g}: $N(0, e^{{2at}})$, std {std:.3f}")
+                                label=f"t = {t:g}: std $e^{{at}}$ = {std:.3f}")
         i = int(np.argmin(np.abs(fine - t)))
         density_ax.plot(z_t[i], np.exp(log_p[i]), "o", color=line.get_color(), markersize=5)
     density_ax.set_xlim(grid[0], grid[-1])
-    density_ax.set_ylim(bottom=0)
+    density_ax.set_ylim(0, 1.4 / np.sqrt(2 * np.pi) / min(np.exp(a * t) for t in times))
     density_ax.set_xlabel("$z$")
     density_ax.set_ylabel("$p_t(z)$")
-    density_ax.set_title(f"a = {a:g}: lines closed form, dots from the ODE", fontsize="medium")
-    density_ax.legend(fontsize="small")
+    density_ax.set_title(f"a = {a:g}: $p_t = N(0, e^{{2at}})$ (lines), dots from the ODE",
+                         fontsize="medium")
+    density_ax.legend(fontsize="small", loc="upper right")
     for k, start in enumerate(starts):
         closed = -0.5 * start ** 2 - 0.5 * np.log(2 * np.pi) - a * fine
         line, = log_ax.plot(fine, closed, label=f"$z_0$ = {start:g}")
@@ -1824,7 +1828,7 @@ def plot_linear_field_1d(a: float = 0.5, *, times: Sequence[float] = (0.0, 0.5, 
     log_ax.set_xlabel("$t$")
     log_ax.set_ylabel(r"$\log p_t(z_t)$")
     log_ax.set_title(f"along each path: slope $-a$ = {-a:g}", fontsize="medium")
-    log_ax.legend(fontsize="small")
+    log_ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))
     return density_ax.figure
 
 
@@ -1926,29 +1930,42 @@ def plot_threshold(normal, anomalous, threshold: float, *, axes: Sequence[Axes] 
     return axes[0].figure
 
 
-def animate_threshold_sweep(normal, anomalous, *, frames: int = 30, figsize=(8.4, 3.4),
-                            dpi: int = 60, interval: int = 150,
+def animate_threshold_sweep(normal, anomalous, *, frames: int = 16, figsize=(7.2, 3.0),
+                            dpi: int = 70, interval: int = 250,
                             xlabel: str = "anomaly score") -> FuncAnimation:
     """The threshold sliding from the highest score to the lowest: as it passes the scores,
     more inputs are flagged and the point ``(FPR, TPR)`` walks along the ROC curve from
-    ``(0, 0)`` to ``(1, 1)``."""
+    ``(0, 0)`` to ``(1, 1)``. The histograms and the curve are drawn once; each frame moves
+    the threshold, the shaded flagged side, the point and the counts in the title."""
     if not isinstance(frames, int) or frames < 2:
         raise ValueError(f"frames must be an integer >= 2, got {frames!r}")
     labels, scores = _score_labels(normal, anomalous)
     lo, hi = np.quantile(scores, [0.0, 0.99])
     thresholds = np.linspace(hi, lo, frames)
-    figure, axes = plt.subplots(1, 2, figsize=figsize, dpi=dpi, width_ratios=[1.6, 1],
-                                layout="constrained")
+    figure, (left, right) = plt.subplots(1, 2, figsize=figsize, dpi=dpi, width_ratios=[1.6, 1],
+                                         layout="constrained")
+    plot_score_histograms(normal, anomalous, ax=left, xlabel=xlabel)
+    plot_roc({"detector": (normal, anomalous)}, ax=right)
+    right.get_legend().remove()
+    line = left.axvline(thresholds[0], color="black", linewidth=1.5)
+    shade = [left.axvspan(thresholds[0], left.get_xlim()[1], color="0.85", zorder=0)]
+    point, = right.plot([0], [0], "o", color="black", markersize=7, zorder=5)
+    title = figure.suptitle("", fontsize="small")
 
     def draw(i: int):
-        for ax in axes:
-            ax.clear()
-        plot_threshold(normal, anomalous, float(thresholds[i]), axes=axes, xlabel=xlabel)
-        figure.suptitle(threshold_summary(normal, anomalous, float(thresholds[i])),
-                        fontsize="small")
-        return []
+        tau = float(thresholds[i])
+        counts = _confusion(labels, scores, tau)
+        line.set_xdata([tau, tau])
+        shade[0].remove()
+        shade[0] = left.axvspan(tau, left.get_xlim()[1], color="0.85", zorder=0)
+        point.set_data([counts.false_alarm_rate], [counts.recall])
+        title.set_text(threshold_summary(normal, anomalous, tau))
+        return line, point, title
 
     draw(0)
+    # lay the figure out once: redoing the constrained layout for every frame doubles the cost
+    figure.canvas.draw()
+    figure.set_layout_engine("none")
     animation = FuncAnimation(figure, draw, frames=frames, interval=interval, blit=False)
     plt.close(figure)
     return animation
@@ -1974,6 +1991,7 @@ def plot_ranked_images(images, scores, *, n: int = 8, axes: Sequence[Axes] | Non
                       interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
+            ax.spines[:].set_visible(False)
             ax.set_title(f"{scores[k]:.2f}", fontsize="small")
         axes[row, 0].set_ylabel(f"{name}\n{score_name}", fontsize="small")
     return axes[0, 0].figure
@@ -2030,8 +2048,7 @@ def plot_completions(image, observed, completions, *, axes: Sequence[Axes] | Non
     for ax, (values, title) in zip(axes, shown):
         ax.imshow(np.ma.masked_invalid(values.reshape(side, side)), cmap=hidden, vmin=0,
                   vmax=vmax, interpolation="nearest")
-        ax.set_xticks([])
-        ax.set_yticks([])
+        ax.set_axis_off()
         ax.set_title(title, fontsize="small")
     return axes[0].figure
 
@@ -2039,3 +2056,786 @@ def plot_completions(image, observed, completions, *, axes: Sequence[Axes] | Non
 __all__ += ["plot_score_histograms", "plot_roc", "threshold_summary", "plot_threshold",
             "animate_threshold_sweep", "plot_ranked_images", "plot_posteriors",
             "plot_completions"]
+
+
+# -- Lecture 11: flow matching ----------------------------------------------------------------
+
+import copy  # noqa: E402
+import time  # noqa: E402
+
+from torchdiffeq import odeint as _odeint  # noqa: E402
+
+
+class TimedLoss:
+    """A training loss that keeps a clock, to compare training methods by the time they take.
+
+    ``timed = TimedLoss(flow_matching_loss)`` goes into ``fit(model, data, loss_fn=timed)``;
+    ``TimedLoss()`` wraps ``model.forward_kl`` (maximum likelihood). Each call returns
+    ``loss_fn(model, batch)`` and records the loss and the CPU time since the first call
+    (``timed.losses``, ``timed.seconds``). At the first call, and after every ``every``
+    seconds of CPU time, it also keeps a copy of the parameters (``timed.checkpoints``, a list
+    of ``(seconds, state_dict)``), so that :meth:`evaluate` can measure the model at those
+    times afterwards without the measuring counting as training time.
+    """
+
+    def __init__(self, loss_fn: Callable | None = None, every: float = 1.0):
+        if isinstance(every, bool) or not isinstance(every, (int, float)) or not every > 0:
+            raise ValueError(f"every must be a positive number of seconds, got {every!r}")
+        self.loss_fn, self.every = loss_fn, float(every)
+        self.seconds: list[float] = []
+        self.losses: list[float] = []
+        self.checkpoints: list[tuple[float, dict]] = []
+        self._start: float | None = None
+
+    def elapsed(self) -> float:
+        """CPU seconds since the first call (0 before it)."""
+        return 0.0 if self._start is None else time.process_time() - self._start
+
+    def __call__(self, model: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
+        if self._start is None:
+            self._start, now = time.process_time(), 0.0
+        else:
+            now = self.elapsed()
+        if not self.checkpoints or now >= self.checkpoints[-1][0] + self.every:
+            self.keep(model, now)
+        loss = model.forward_kl(batch) if self.loss_fn is None else self.loss_fn(model, batch)
+        self.seconds.append(now)
+        self.losses.append(float(loss.detach()))
+        return loss
+
+    def keep(self, model: torch.nn.Module, seconds: float | None = None) -> None:
+        """Keep a copy of ``model``'s parameters, stamped ``seconds`` (default: now)."""
+        stamp = self.elapsed() if seconds is None else float(seconds)
+        self.checkpoints.append((stamp, copy.deepcopy(model.state_dict())))
+
+    def evaluate(self, model: torch.nn.Module,
+                 measure: Callable[[torch.nn.Module], float]) -> tuple[np.ndarray, np.ndarray]:
+        """``measure(m)`` for a copy ``m`` of ``model`` loaded with each checkpoint in turn
+        (``model`` itself is left alone); returns the checkpoints' times and the values."""
+        probe = copy.deepcopy(model)
+        values = []
+        for _, state in self.checkpoints:
+            probe.load_state_dict(state)
+            values.append(float(measure(probe)))
+        return np.array([s for s, _ in self.checkpoints]), np.array(values)
+
+
+def _running_mean(values: np.ndarray, width: int) -> np.ndarray:
+    width = max(1, min(width, len(values)))
+    cumulative = np.cumsum(np.insert(values, 0, 0.0))
+    return (cumulative[width:] - cumulative[:-width]) / width
+
+
+def plot_training_comparison(runs: dict, gaps: dict, *, loss_labels: dict | None = None,
+                             loss_lines: dict | None = None, smooth: int = 50,
+                             axes: Sequence[Axes] | None = None) -> Figure:
+    """Training methods against CPU time: each run's training loss in a panel of its own (a
+    light line per step, a running mean of ``smooth`` steps on top; different methods have
+    losses in different units), then the quality of every run in one last panel.
+
+    Args:
+        runs: label -> :class:`TimedLoss` that recorded the run.
+        gaps: label -> ``(seconds, gap)``, the test NLL minus the entropy at checkpoints
+            (from :meth:`TimedLoss.evaluate`); 0 is the best any model can do.
+        loss_labels: label -> the name of that run's loss (the y label of its panel).
+        loss_lines: label -> ``(value, text)``, a dashed reference line in its loss panel.
+    """
+    names = list(runs)
+    if axes is None:
+        axes = plt.subplots(1, len(names) + 1, figsize=(4.0 * (len(names) + 1), 3.4),
+                            layout="constrained")[1]
+    loss_labels, loss_lines = loss_labels or {}, loss_lines or {}
+    colours = {name: f"C{k}" for k, name in enumerate(names)}
+    for ax, name in zip(axes, names):
+        seconds, losses = np.asarray(runs[name].seconds), np.asarray(runs[name].losses)
+        ax.plot(seconds, losses, color=colours[name], alpha=0.25, linewidth=0.6)
+        width = max(1, min(smooth, len(losses)))
+        ax.plot(seconds[width - 1:], _running_mean(losses, width), color=colours[name],
+                linewidth=1.8, label=f"running mean of {width} steps")
+        if name in loss_lines:
+            value, text = loss_lines[name]
+            ax.axhline(value, color="black", linestyle="--", linewidth=1, label=text)
+        low, high = np.quantile(losses, [0.0, 0.98])
+        if name in loss_lines:
+            low = min(low, loss_lines[name][0])
+        pad = 0.05 * (high - low)
+        ax.set_ylim(low - pad, high + pad)
+        ax.set_xlabel("CPU seconds of training")
+        ax.set_ylabel(loss_labels.get(name, "training loss"))
+        ax.set_title(f"{name}: {len(losses)} steps", fontsize="medium")
+        ax.legend(fontsize="small")
+    quality = axes[len(names)]
+    for name in names:
+        seconds, values = gaps[name]
+        quality.plot(seconds, values, "o-", color=colours[name], label=name, markersize=4)
+    quality.axhline(0.0, color="black", linestyle="--", linewidth=1, label="entropy: best possible")
+    quality.set_yscale("symlog", linthresh=0.1)
+    quality.set_xlabel("CPU seconds of training")
+    quality.set_ylabel("test NLL $-$ entropy (nats)")
+    quality.set_title("quality: gap to the entropy", fontsize="medium")
+    quality.legend(fontsize="small")
+    return axes[0].figure
+
+
+def _path_window(paths: dict, background) -> tuple[tuple[float, float], tuple[float, float]]:
+    points = [np.asarray(p, dtype=float).reshape(-1, 2) for p in paths.values()]
+    if background is not None:
+        points.append(np.asarray(background, dtype=float))
+    return _window(np.concatenate(points), quantile=0.998, margin=0.05)
+
+
+def _check_paths(paths: dict, times) -> dict:
+    arrays = {name: np.asarray(p, dtype=float) for name, p in paths.items()}
+    for name, p in arrays.items():
+        if p.ndim != 3 or p.shape[0] != len(times) or p.shape[2] != 2:
+            raise ValueError(f"expected the paths {name!r} of shape (len(times) = {len(times)}, "
+                             f"n, 2), got {p.shape}")
+    return arrays
+
+
+def _draw_path_panels(axes: Sequence[Axes], paths: dict, times, index: int, background, trails: int,
+                      xlim, ylim) -> tuple[list, list]:
+    dots, titles = [], []
+    for ax, (name, p) in zip(axes, paths.items()):
+        if background is not None:
+            bg = np.asarray(background, dtype=float)
+            ax.scatter(bg[:, 0], bg[:, 1], s=2, color="0.8", linewidths=0)
+        for k in range(min(trails, p.shape[1])):
+            ax.plot(p[:, k, 0], p[:, k, 1], color="0.45", linewidth=0.5, alpha=0.5)
+        angle = np.arctan2(p[0, :, 1], p[0, :, 0])
+        dots.append(ax.scatter(p[index, :, 0], p[index, :, 1], c=angle, cmap="hsv", s=5,
+                               linewidths=0, alpha=0.85, zorder=3))
+        titles.append(ax.set_title(f"{name}: t = {times[index]:.2f}", fontsize="medium"))
+        ax.set_xlim(*xlim)
+        ax.set_ylim(*ylim)
+        ax.set_aspect("equal")
+        ax.set_xlabel("$x_1$")
+    axes[0].set_ylabel("$x_2$")
+    return dots, titles
+
+
+def plot_paths(paths: dict, times, index: int = -1, *, background=None, trails: int = 60,
+               xlim: tuple[float, float] | None = None, ylim: tuple[float, float] | None = None,
+               axes: Sequence[Axes] | None = None) -> Figure:
+    """Paths from noise (``t = 0``) to data (``t = 1``) side by side, at the time ``times[index]``.
+
+    Args:
+        paths: title -> points ``z_t`` of shape ``(len(times), n, 2)`` (a CNF's
+            ``trajectory``, or straight lines ``(1 - t) x_0 + t x_1``).
+        times: the times of the rows of every path.
+        background: optional data samples ``(m, 2)``, drawn in light grey.
+        trails: the first ``trails`` paths are drawn whole, as thin grey lines.
+
+    Each point keeps the colour of its starting point's angle, so one can follow it.
+    """
+    paths = _check_paths(paths, times)
+    if axes is None:
+        axes = plt.subplots(1, len(paths), figsize=(3.4 * len(paths), 3.5),
+                            layout="constrained", squeeze=False)[1][0]
+    auto_x, auto_y = _path_window(paths, background)
+    index = range(len(times))[index]
+    _draw_path_panels(axes, paths, times, index, background, trails, xlim or auto_x, ylim or auto_y)
+    return axes[0].figure
+
+
+def animate_paths(paths: dict, times, *, background=None, trails: int = 0,
+                  xlim: tuple[float, float] | None = None, ylim: tuple[float, float] | None = None,
+                  panel_size: float = 3.0, dpi: int = 60, interval: int = 150,
+                  hold: int = 5) -> FuncAnimation:
+    """Samples flowing along their paths (as in :func:`plot_paths`), one frame per time, the
+    last frame held ``hold`` frames longer. The figure is closed once the animation is built."""
+    paths = _check_paths(paths, times)
+    auto_x, auto_y = _path_window(paths, background)
+    figure, axes = plt.subplots(1, len(paths), figsize=(panel_size * len(paths), panel_size + 0.3),
+                                dpi=dpi, layout="constrained", squeeze=False)
+    dots, titles = _draw_path_panels(axes[0], paths, times, 0, background, trails,
+                                     xlim or auto_x, ylim or auto_y)
+
+    def draw(i: int):
+        for dot, title, (name, p) in zip(dots, titles, paths.items()):
+            dot.set_offsets(p[i])
+            title.set_text(f"{name}: t = {times[i]:.2f}")
+        return (*dots, *titles)
+
+    figure.canvas.draw()
+    figure.set_layout_engine("none")
+    frames = list(range(len(times))) + [len(times) - 1] * hold
+    animation = FuncAnimation(figure, draw, frames=frames, interval=interval, blit=False)
+    plt.close(figure)
+    return animation
+
+
+def solve_field(field: Callable, z0: torch.Tensor, n_steps: int | None = None, *,
+                rtol: float = 1e-5, atol: float = 1e-5) -> tuple[torch.Tensor, int]:
+    """``x = z(1)`` for ``dz/dt = field(t, z)``, ``z(0) = z0``, without gradients: Euler's
+    method with ``n_steps`` equal steps, or dopri5 with the given tolerances when ``n_steps``
+    is ``None``. Returns ``x`` and the number of times ``field`` was evaluated."""
+    if n_steps is not None and (isinstance(n_steps, bool) or not isinstance(n_steps, int)
+                                or n_steps < 1):
+        raise ValueError(f"n_steps must be a positive integer or None, got {n_steps!r}")
+    calls = 0
+
+    def counted(t: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        nonlocal calls
+        calls += 1
+        return field(t, z)
+
+    with torch.no_grad():
+        if n_steps is None:
+            span = torch.tensor([0.0, 1.0], dtype=z0.dtype)
+            x = _odeint(counted, z0, span, rtol=rtol, atol=atol, method="dopri5")[-1]
+        else:  # the grid itself is the list of Euler steps
+            grid = torch.linspace(0.0, 1.0, n_steps + 1, dtype=z0.dtype)
+            x = _odeint(counted, z0, grid, method="euler")[-1]
+    return x, calls
+
+
+def plot_solver_steps(fields: dict, z0: torch.Tensor, steps: Sequence[int] = (1, 2, 4, 8), *,
+                      background=None, xlim: tuple[float, float] = (-4.5, 4.5),
+                      ylim: tuple[float, float] = (-4.5, 4.5),
+                      axes=None) -> Figure:
+    """Where the same base points ``z0`` land with a few Euler steps, against an accurate
+    dopri5 solve (last column), one row per field (title -> ``f(t, z)``).
+
+    Each Euler panel gives the mean distance of its points to dopri5's; the dopri5 panel the
+    number of evaluations of ``f`` it took (``rtol = atol = 1e-5``).
+    """
+    if axes is None:
+        axes = plt.subplots(len(fields), len(steps) + 1, figsize=(2.3 * (len(steps) + 1),
+                                                                 2.4 * len(fields) + 0.2),
+                            layout="constrained", squeeze=False)[1]
+    axes = np.asarray(axes).reshape(len(fields), len(steps) + 1)
+    angle = np.arctan2(z0[:, 1].numpy(), z0[:, 0].numpy())
+    for row, (name, field) in zip(axes, fields.items()):
+        reference, calls = solve_field(field, z0)
+        panels = [(f"{k} Euler step{'s' if k > 1 else ''}", *solve_field(field, z0, k))
+                  for k in steps]
+        for ax, (label, x, _) in zip(row, panels):
+            error = (x - reference).norm(dim=1).mean().item()
+            ax.set_title(f"{label}\nmean distance {error:.2f}", fontsize="small")
+        row[-1].set_title(f"dopri5\n{calls} evaluations of f", fontsize="small")
+        for ax, x in zip(row, [x for _, x, _ in panels] + [reference]):
+            if background is not None:
+                bg = np.asarray(background, dtype=float)
+                ax.scatter(bg[:, 0], bg[:, 1], s=2, color="0.8", linewidths=0)
+            x = x.numpy()
+            ax.scatter(x[:, 0], x[:, 1], c=angle, cmap="hsv", s=3, linewidths=0, alpha=0.85)
+            ax.set_xlim(*xlim)
+            ax.set_ylim(*ylim)
+            ax.set_aspect("equal")
+            ax.set_xticks([])
+            ax.set_yticks([])
+        row[0].set_ylabel(name)
+    return axes[0][0].figure
+
+
+__all__ += ["TimedLoss", "plot_training_comparison", "plot_paths", "animate_paths",
+            "solve_field", "plot_solver_steps"]
+
+
+# -- Lecture 10: continuous normalizing flows ---------------------------------------------------
+
+import weakref  # noqa: E402
+
+HUTCHINSON_COLOURS = {"gaussian": "tab:blue", "rademacher": "tab:orange"}
+#: the points whose paths are followed, the same colour in every panel
+TRACKED_COLOURS = ["tab:red", "tab:orange", "tab:pink", "tab:brown", "tab:purple", "tab:cyan",
+                   "black", "tab:olive"]
+
+
+def hutchinson_variance_theory(J: torch.Tensor, noise: str) -> torch.Tensor:
+    """Variance of one probe's ``eps^T J eps`` for a square ``J`` (or a batch ``(..., d, d)``):
+    ``2 |S|_F^2`` for Gaussian ``eps`` and ``2 (|S|_F^2 - sum_i S_ii^2)`` for Rademacher ``eps``,
+    where ``S = (J + J^T) / 2`` (only the symmetric part of ``J`` enters ``eps^T J eps``).
+    With ``k`` probes averaged, divide by ``k``."""
+    S = 0.5 * (J + J.transpose(-1, -2))
+    frobenius = S.pow(2).sum(dim=(-2, -1))
+    if noise == "gaussian":
+        return 2 * frobenius
+    if noise == "rademacher":
+        return 2 * (frobenius - S.diagonal(dim1=-2, dim2=-1).pow(2).sum(-1))
+    raise ValueError(f"noise must be 'gaussian' or 'rademacher', got {noise!r}")
+
+
+class _SavedTensor:
+    """What autograd stores in place of a saved tensor while it is being measured."""
+
+    __slots__ = ("tensor", "__weakref__")
+
+    def __init__(self, tensor: torch.Tensor):
+        self.tensor = tensor
+
+
+def saved_tensor_bytes(compute: Callable[[], torch.Tensor]) -> int:
+    """Bytes of the tensors that autograd holds for the backward pass of ``compute()``.
+
+    Every tensor saved for backward while ``compute`` runs is wrapped; once it returns,
+    the wrappers still alive are the ones the graph of its result keeps (those of graphs
+    already freed, e.g. an inner derivative, are gone). Each storage counts once, however
+    many saved views of it there are; parameters count too.
+    """
+    alive: weakref.WeakSet = weakref.WeakSet()
+
+    def pack(tensor: torch.Tensor) -> _SavedTensor:
+        saved = _SavedTensor(tensor)
+        alive.add(saved)
+        return saved
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda saved: saved.tensor):
+        result = compute()
+    storages = {}
+    for saved in list(alive):
+        storage = saved.tensor.untyped_storage()
+        storages[storage.data_ptr()] = storage.nbytes()
+    del result
+    return int(sum(storages.values()))
+
+
+def backprop_memory(cnf: CNF, x: torch.Tensor, step_counts: Sequence[int]) -> dict[str, list[int]]:
+    """Memory held for the backward pass of ``cnf.forward_kl(x)``, with rk4 in ``n`` equal steps
+    for each ``n`` of ``step_counts``: ``{"direct": [...], "adjoint": [...]}`` in bytes.
+
+    Direct backpropagation keeps every intermediate value of every solver step; the adjoint
+    method keeps the states at the requested times only. The CNF's solver settings are
+    restored afterwards.
+    """
+    settings = (cnf.method, cnf.options, cnf.adjoint)
+    memory: dict[str, list[int]] = {"direct": [], "adjoint": []}
+    try:
+        for name in memory:
+            cnf.adjoint = name == "adjoint"
+            for n in step_counts:
+                cnf.method, cnf.options = "rk4", {"step_size": 1.0 / n}
+                memory[name].append(saved_tensor_bytes(lambda: cnf.forward_kl(x)))
+    finally:
+        cnf.method, cnf.options, cnf.adjoint = settings
+    return memory
+
+
+def plot_backprop_memory(step_counts: Sequence[int], memory: dict[str, Sequence[int]], *,
+                         ax: Axes | None = None) -> Figure:
+    """Memory held for the backward pass against the number of solver steps (from
+    :func:`backprop_memory`), on log-log axes: a line of slope 1 for direct backpropagation
+    through the solver, a flat line for the adjoint method."""
+    ax = _axes(ax, figsize=(5.6, 3.6))
+    styles = {"direct": ("tab:red", "o", "backprop through the solver"),
+              "adjoint": ("tab:green", "s", "adjoint method")}
+    for name, values in memory.items():
+        colour, marker, label = styles.get(name, ("black", "^", name))
+        ax.plot(step_counts, np.asarray(values) / 1e6, marker=marker, color=colour, label=label)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xticks(list(step_counts), [str(n) for n in step_counts])
+    ax.set_xlabel("solver steps (rk4) from $t = 1$ to $t = 0$")
+    ax.set_ylabel("held for backward (MB)")
+    ax.set_title("memory of one gradient of the NLL")
+    ax.legend(fontsize="small")
+    return ax.figure
+
+
+def plot_hutchinson_variance(rows: Sequence[Sequence], *, ax: Axes | None = None,
+                             highlight: tuple[str, int] | None = None) -> Figure:
+    """Variance of Hutchinson's estimate against the number of probes ``k``, log-log: measured
+    (markers) and the theory ``2 |S|_F^2 / k`` (Gaussian) or ``2 (|S|_F^2 - sum_i S_ii^2) / k``
+    (Rademacher) as lines of slope -1.
+
+    Args:
+        rows: ``[noise, k, |mean - exact|, variance, theory]`` per row, as returned by
+            ``course_lib.bench.continuous.hutchinson_variance``.
+        highlight: ``(noise, k)`` to mark with a ring on its theory line.
+    """
+    ax = _axes(ax, figsize=(5.2, 3.6))
+    k_all = np.array([row[1] for row in rows], dtype=float)
+    k_line = np.geomspace(k_all.min(), k_all.max(), 50)
+    for noise in dict.fromkeys(row[0] for row in rows):
+        mine = [row for row in rows if row[0] == noise]
+        k = np.array([row[1] for row in mine], dtype=float)
+        measured = np.array([row[3] for row in mine], dtype=float)
+        per_probe = float(np.mean([row[4] * row[1] for row in mine]))  # theory times k
+        colour = HUTCHINSON_COLOURS.get(noise, "black")
+        ax.plot(k_line, per_probe / k_line, color=colour, linewidth=1.5, alpha=0.7,
+                label=f"{noise}: theory")
+        ax.plot(k, measured, "o", color=colour, label=f"{noise}: measured")
+        if highlight is not None and highlight[0] == noise:
+            ax.plot([highlight[1]], [per_probe / highlight[1]], "o", markersize=13,
+                    markerfacecolor="none", markeredgecolor="black", markeredgewidth=1.5)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ticks = sorted(set(int(v) for v in k_all))
+    ax.set_xticks(ticks, [str(v) for v in ticks])
+    ax.set_xlabel("probes $k$ (vector-Jacobian products)")
+    ax.set_ylabel("variance of the estimate")
+    ax.set_title(r"Hutchinson: variance $\propto 1/k$")
+    ax.legend(fontsize="small")
+    return ax.figure
+
+
+def _trajectory_arrays(paths, log_p) -> tuple[np.ndarray, np.ndarray]:
+    paths = np.asarray(paths, dtype=float)
+    log_p = np.asarray(log_p, dtype=float)
+    if paths.ndim != 3 or paths.shape[2] != 2 or log_p.shape != paths.shape[:2]:
+        raise ValueError(f"expected paths of shape (times, n, 2) and log_p of shape (times, n), "
+                         f"got {paths.shape} and {log_p.shape}")
+    return paths, log_p
+
+
+def _log_p_norm(log_p: np.ndarray) -> colors.Normalize:
+    return colors.Normalize(*np.quantile(log_p, [0.01, 0.99]))
+
+
+def plot_trajectories(paths, log_p, times: Sequence[float], index: int, *,
+                      ax: Axes | None = None, tracked: int = 8, data=None,
+                      colorbar: bool = True) -> Figure:
+    """The points ``z_t`` of a CNF at ``t = times[index]``, coloured by ``log p_t(z_t)``, with
+    the paths of the first ``tracked`` points from ``t = 0`` up to ``t``.
+
+    Args:
+        paths, log_p: ``z_t`` of shape ``(len(times), n, 2)`` and ``log p_t(z_t)`` of shape
+            ``(len(times), n)``, as returned by ``CNF.trajectory``.
+        data: optional data samples, drawn in light grey underneath: where the points
+            should arrive at ``t = 1``.
+
+    The window and the colour scale are the same for every ``index``, so that moving along
+    the times changes the points only.
+    """
+    paths, log_p = _trajectory_arrays(paths, log_p)
+    ax = _axes(ax, figsize=(4.8, 4.0))
+    if data is not None:
+        data = np.asarray(data, dtype=float)
+        ax.scatter(data[:, 0], data[:, 1], s=2, color="0.85", linewidths=0, zorder=0)
+    dots = ax.scatter(paths[index, :, 0], paths[index, :, 1], c=log_p[index], s=6,
+                      cmap="viridis", norm=_log_p_norm(log_p), linewidths=0)
+    for k, path in enumerate(paths[:index + 1, :tracked].transpose(1, 0, 2)):
+        colour = TRACKED_COLOURS[k % len(TRACKED_COLOURS)]
+        ax.plot(path[:, 0], path[:, 1], color=colour, linewidth=1.2)
+        ax.plot(path[-1:, 0], path[-1:, 1], "o", color=colour, markersize=5,
+                markeredgecolor="black", markeredgewidth=0.6)
+    if colorbar:
+        ax.figure.colorbar(dots, ax=ax, label=r"$\log p_t(z_t)$")
+    xlim, ylim = _window(paths)
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    ax.set_aspect("equal")
+    ax.set_xlabel("first coordinate of $z_t$")
+    ax.set_ylabel("second coordinate of $z_t$")
+    ax.set_title(f"$t$ = {times[index]:.2f}")
+    return ax.figure
+
+
+def plot_log_density_paths(log_p, times: Sequence[float], index: int | None = None, *,
+                           ax: Axes | None = None, tracked: int = 8) -> Figure:
+    """``log p_t(z_t)`` against ``t`` along the paths of the first ``tracked`` points (thin), and
+    its mean over all points (thick), a Monte Carlo estimate of ``-H(p_t)``, minus the entropy
+    of the density at time ``t``. A vertical line marks ``times[index]``."""
+    log_p = np.asarray(log_p, dtype=float)
+    ax = _axes(ax, figsize=(5.0, 3.6))
+    times = np.asarray(times, dtype=float)
+    for k in range(min(tracked, log_p.shape[1])):
+        ax.plot(times, log_p[:, k], color=TRACKED_COLOURS[k % len(TRACKED_COLOURS)],
+                linewidth=1.2)
+    ax.plot(times, log_p.mean(axis=1), color="black", linewidth=2.5,
+            label=r"mean over all points $\approx -H(p_t)$")
+    if index is not None:
+        ax.axvline(times[index], color="tab:red", linewidth=1.2)
+    ax.set_xlim(times[0], times[-1])
+    ax.set_xlabel("$t$")
+    ax.set_ylabel(r"$\log p_t(z_t)$")
+    ax.set_title("log-density along the paths")
+    ax.legend(fontsize="small", loc="lower right")
+    return ax.figure
+
+
+def animate_trajectories(paths, log_p, times: Sequence[float], *, data=None,
+                         figsize=(4.0, 3.6), dpi: int = 55, interval: int = 150,
+                         hold: int = 4) -> FuncAnimation:
+    """Points of a CNF flowing from the base (``t = 0``) to the data (``t = 1``), coloured by
+    ``log p_t(z_t)`` on one colour scale, over optional data in light grey; the last frame
+    is held a little. The figure is closed once the animation is built."""
+    paths, log_p = _trajectory_arrays(paths, log_p)
+    figure, ax = plt.subplots(figsize=figsize, dpi=dpi, layout="constrained")
+    plot_trajectories(paths, log_p, times, 0, ax=ax, tracked=0, data=data)
+    dots = ax.collections[-1]
+    title = ax.title
+
+    def draw(i: int):
+        k = min(i, len(times) - 1)
+        dots.set_offsets(paths[k])
+        dots.set_array(log_p[k])
+        title.set_text(f"$t$ = {times[k]:.2f}")
+        return dots, title
+
+    # lay the figure out once: redoing the layout for every frame is slow
+    figure.canvas.draw()
+    figure.set_layout_engine("none")
+    animation = FuncAnimation(figure, draw, frames=len(times) + hold, interval=interval,
+                              blit=False)
+    plt.close(figure)
+    return animation
+
+
+__all__ += ["hutchinson_variance_theory", "saved_tensor_bytes", "backprop_memory",
+            "plot_backprop_memory", "plot_hutchinson_variance", "plot_trajectories",
+            "plot_log_density_paths", "animate_trajectories"]
+
+
+# -- Lecture 07: spline and residual flows ---------------------------------------------------
+
+from .flows import rq_spline  # noqa: E402
+
+__all__ += ["spline_knots", "plot_spline", "sine_branch_1d", "sine_branch_2d",
+            "fixed_point_iterates", "plot_residual_fold", "animate_cobweb",
+            "plot_series_convergence", "plot_architecture_costs"]
+
+
+def _spline_tensors(widths, heights, derivatives) -> tuple[torch.Tensor, ...]:
+    return tuple(torch.as_tensor(np.asarray(v, dtype=float)) for v in (widths, heights, derivatives))
+
+
+def spline_knots(widths, heights, bound: float) -> tuple[np.ndarray, np.ndarray]:
+    """The ``K + 1`` knots ``(x^k, y^k)`` of a spline: ``x^k = -B + w_1 + ... + w_k`` and
+    likewise ``y^k`` from the heights, so ``x^0 = y^0 = -B`` and ``x^K = y^K = B``."""
+    w, h = (np.asarray(v, dtype=float) for v in (widths, heights))
+    return (np.concatenate([[-bound], -bound + np.cumsum(w)]),
+            np.concatenate([[-bound], -bound + np.cumsum(h)]))
+
+
+def plot_spline(widths, heights, derivatives, bound: float, *, samples: int = 20_000,
+                seed: int = 0, axes: Sequence[Axes] | None = None) -> Figure:
+    """A rational-quadratic spline ``y = g(x)`` in three panels.
+
+    Left: ``g`` (blue) with its knots, the tangent of slope ``delta_k`` at every knot, the
+    inverse ``g^{-1}`` (orange, dashed) and the identity tails outside ``[-B, B]`` (grey
+    band). Middle: the derivative ``g'(x) > 0`` with the knot slopes marked. Right: ``x ~
+    N(0, 1)`` pushed through ``g``: the density ``p_Y(y) = N(g^{-1}(y)) |dg^{-1}/dy|``
+    beside a histogram of pushed samples, and the mean log-determinant ``E[log g'(x)]``.
+
+    Args:
+        widths, heights: the ``K`` bin sizes, each summing to ``2 * bound``.
+        derivatives: the ``K - 1`` interior slopes.
+    """
+    if axes is None:
+        axes = plt.subplots(1, 3, figsize=(12.0, 3.6), layout="constrained")[1]
+    w, h, d = _spline_tensors(widths, heights, derivatives)
+    knots_x, knots_y = spline_knots(w, h, bound)
+    slopes = np.concatenate([[1.0], d.numpy(), [1.0]])
+    lim = bound + 1.5
+    grid = torch.linspace(-lim, lim, 801, dtype=torch.float64)
+    with torch.no_grad():
+        y, log_deriv = rq_spline(grid, w, h, d, bound)
+        x_back, log_deriv_inverse = rq_spline(grid, w, h, d, bound, inverse=True)
+    ax = axes[0]
+    for side in (-1, 1):
+        ax.axvspan(side * bound, side * lim, color="0.9", zorder=0)
+    ax.plot(grid, grid, color="0.6", linewidth=0.8, linestyle=":")
+    ax.plot(grid, y, color="tab:blue", linewidth=2, label="$y = g(x)$")
+    ax.plot(grid, x_back, color="tab:orange", linewidth=1.5, linestyle="--",
+            label="$g^{-1}$")
+    reach = 0.35 * np.min(np.diff(knots_x))
+    for kx, ky, slope in zip(knots_x, knots_y, slopes):
+        ax.plot([kx - reach, kx + reach], [ky - slope * reach, ky + slope * reach],
+                color="black", linewidth=1.2)
+    ax.scatter(knots_x, knots_y, color="black", zorder=3, s=22, label="knots $(x^k, y^k)$")
+    ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal", xlabel="$x$", ylabel="$y$",
+           title=f"K = {len(w)} bins on [-{bound:g}, {bound:g}]; grey: identity")
+    ax.legend(fontsize="small", loc="upper left")
+    ax = axes[1]
+    ax.plot(grid, log_deriv.exp(), color="tab:blue", linewidth=2, label="$g'(x)$")
+    ax.scatter(knots_x, slopes, color="black", zorder=3, s=22, label=r"$\delta_k$ at the knots")
+    ax.axhline(0.0, color="black", linewidth=0.6)
+    ax.set(xlim=(-lim, lim), xlabel="$x$", ylabel="slope",
+           title=f"$g'(x) > 0$ everywhere; smallest {log_deriv.exp().min().item():.3f}")
+    ax.legend(fontsize="small", loc="upper left")
+    ax = axes[2]
+    generator = torch.Generator().manual_seed(seed)
+    base = torch.randn(samples, generator=generator, dtype=torch.float64)
+    with torch.no_grad():
+        pushed, log_det = rq_spline(base, w, h, d, bound)
+    normal = torch.distributions.Normal(0.0, 1.0)
+    density = (normal.log_prob(x_back) + log_deriv_inverse).exp()
+    ax.hist(pushed.numpy(), bins=np.linspace(-lim, lim, 81), density=True, **SAMPLE_STYLE,
+            label=f"{samples} samples of $y$")
+    ax.plot(grid, normal.log_prob(grid).exp(), color="0.5", linestyle="--", label="$N(0, 1)$")
+    ax.plot(grid, density, **DENSITY_STYLE, label="$p_Y(y)$ (formula)")
+    ax.set(xlim=(-lim, lim), xlabel="$y$", ylabel="density",
+           title=f"$x \\sim N(0,1)$ pushed: E[log g'(x)] = {log_det.mean().item():+.3f}")
+    ax.legend(fontsize="small", loc="upper left")
+    return axes[0].figure
+
+
+def sine_branch_1d(c: float) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``g(z) = c sin(z)``: its Lipschitz constant is exactly ``c`` (the slope ``c cos z``
+    reaches ``+-c``), so ``z + g(z)`` is invertible for ``c < 1`` and folds for ``c > 1``."""
+    return lambda z: c * torch.sin(z)
+
+
+def sine_branch_2d(c: float) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``g(z) = c (sin z_2, sin z_1)`` on batches ``(n, 2)``. Its Jacobian has the entries
+    ``c cos z_2`` and ``c cos z_1`` off the diagonal, spectral norm at most ``c``, so
+    ``det(I + J_g) = 1 - c^2 cos z_1 cos z_2`` stays positive exactly when ``c < 1``."""
+    return lambda z: c * torch.sin(z.flip(-1))
+
+
+def fixed_point_iterates(g: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
+                         n_steps: int) -> torch.Tensor:
+    """``z_0 = x`` and ``z_{n+1} = x - g(z_n)``, the iteration that inverts ``x = z + g(z)``;
+    returns all ``n_steps + 1`` iterates stacked along a new first dimension."""
+    z, iterates = x, [x]
+    with torch.no_grad():
+        for _ in range(n_steps):
+            z = x - g(z)
+            iterates.append(z)
+    return torch.stack(iterates)
+
+
+def _roots_1d(g: Callable, x: float, lim: float) -> np.ndarray:
+    """Every solution of ``z + g(z) = x`` in ``[-lim, lim]``, by sign changes on a fine grid."""
+    zs = torch.linspace(-lim, lim, 20_001, dtype=torch.float64)
+    residual = (zs + g(zs) - x).numpy()
+    change = np.nonzero(np.sign(residual[:-1]) != np.sign(residual[1:]))[0]
+    return zs.numpy()[change]
+
+
+def plot_residual_fold(c: float, x: float, *, lim: float = 2 * np.pi, n_steps: int = 30,
+                       axes: Sequence[Axes] | None = None) -> Figure:
+    """The residual map ``z + g(z)`` with ``g = c sin`` (``Lip(g) = c``) in three panels.
+
+    Left: the curve ``x = z + c sin z``, red where its slope ``1 + c cos z`` is negative
+    (it folds back), with the level ``x`` and its solutions. Middle: the fixed-point
+    iteration ``z <- x - c sin z`` from ``z = x``, which converges for ``c < 1`` and may
+    cycle or wander for ``c > 1``. Right: the 2D map ``z + c (sin z_2, sin z_1)`` on a
+    grid, as in :func:`plot_grid_deformation` (dark grey cells: ``det <= 0``).
+    """
+    if axes is None:
+        axes = plt.subplots(1, 3, figsize=(13.0, 3.8), layout="constrained")[1]
+    g = sine_branch_1d(c)
+    zs = torch.linspace(-lim, lim, 1201, dtype=torch.float64)
+    xs = (zs + g(zs)).numpy()
+    slope = 1 + c * np.cos(zs.numpy())
+    ax = axes[0]
+    ax.plot(zs, xs, color="tab:blue", linewidth=2, label="slope > 0")
+    ax.plot(zs, np.where(slope < 0, xs, np.nan), color="tab:red", linewidth=2.5,
+            label="slope < 0: folds back")
+    roots = _roots_1d(g, x, lim)
+    ax.axhline(x, color="black", linewidth=0.8, linestyle="--")
+    ax.scatter(roots, np.full_like(roots, x), color="black", zorder=3, s=25,
+               label=f"{len(roots)} solution{'s' if len(roots) != 1 else ''} of $z + g(z) = x$")
+    ax.set(xlim=(-lim, lim), xlabel="$z$", ylabel="$x = z + c \\sin z$")
+    verdict = "monotone, invertible" if c < 1 else "Lip(g) >= 1: not guaranteed"
+    if slope.min() < 0:
+        verdict = "folds: not invertible"
+    ax.set_title(f"1D, c = {c:.2f}\n{verdict}", fontsize="medium")
+    ax.legend(fontsize="small", loc="upper left")
+    ax = axes[1]
+    iterates = fixed_point_iterates(g, torch.tensor(float(x), dtype=torch.float64), n_steps)
+    ax.plot(np.arange(n_steps + 1), iterates.numpy(), "o-", color="tab:purple", markersize=3,
+            label="$z_{n+1} = x - c \\sin z_n$")
+    for k, root in enumerate(roots):
+        ax.axhline(root, color="black", linewidth=0.8, linestyle="--",
+                   label="solutions" if k == 0 else None)
+    error = abs(float(iterates[-1] + g(iterates[-1])) - x)
+    ax.set_xlabel("step $n$")
+    ax.set_ylabel("$z_n$")
+    ax.set_title(f"iterating at x = {x:.2f}\nafter {n_steps} steps: "
+                 f"$|z_n + g(z_n) - x|$ = {error:.1e}", fontsize="medium")
+    ax.legend(fontsize="small", loc="best")
+    g2 = sine_branch_2d(c)
+    plot_grid_deformation(lambda z: z + g2(z), lim=np.pi, cells=24, ax=axes[2])
+    smallest = 1 - c ** 2  # det(I + J_g) = 1 - c^2 cos z_1 cos z_2, least at cos = +-1
+    axes[2].set_title(f"2D: $z + c\\,(\\sin z_2, \\sin z_1)$\nsmallest det = {smallest:.2f}"
+                      + ("" if smallest > 0 else ": grey cells fold"), fontsize="medium")
+    return axes[0].figure
+
+
+def animate_cobweb(x: float = 1.0, lipschitz: Sequence[float] = (0.6, 1.6), *,
+                   n_steps: int = 12, lim: float = 3.5, figsize=(8.4, 3.8), dpi: int = 64,
+                   interval: int = 500) -> FuncAnimation:
+    """The fixed-point iteration ``z <- x - c sin z`` as a cobweb, one step per frame, side
+    by side for each ``c`` in ``lipschitz``: from ``(z_n, z_n)`` on the diagonal go to the
+    curve ``phi(z) = x - c sin z`` and back to the diagonal. A contraction (``c < 1``)
+    spirals into the solution; for ``c > 1`` the web can lock into a cycle around it.
+    The figure is closed once the animation is built.
+    """
+    figure, axes = plt.subplots(1, len(lipschitz), figsize=figsize, dpi=dpi,
+                                layout="constrained", squeeze=False)
+    zs = torch.linspace(-lim, lim, 400, dtype=torch.float64)
+    webs, paths = [], []
+    for ax, c in zip(axes[0], lipschitz):
+        g = sine_branch_1d(c)
+        ax.plot(zs, zs, color="0.5", linewidth=1, label="$z$")
+        ax.plot(zs, x - g(zs), color="tab:blue", linewidth=2, label=f"$x - {c:g}\\sin z$")
+        iterates = fixed_point_iterates(g, torch.tensor(float(x), dtype=torch.float64),
+                                        n_steps).numpy()
+        # the cobweb: (z_0, z_0) -> (z_0, z_1) -> (z_1, z_1) -> (z_1, z_2) -> ...
+        path = np.empty((2 * n_steps + 1, 2))
+        path[0::2] = np.stack([iterates, iterates], 1)
+        path[1::2] = np.stack([iterates[:-1], iterates[1:]], 1)
+        paths.append(path)
+        webs.append(ax.plot(path[:1, 0], path[:1, 1], "-", color="tab:red", linewidth=1.3)[0])
+        for root in _roots_1d(g, x, lim):
+            ax.scatter([root], [root], color="black", zorder=3, s=25)
+        ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal", xlabel="$z_n$",
+               ylabel="$z_{n+1}$", title=f"c = {c:g}")
+        ax.legend(fontsize="small", loc="upper right")
+
+    def draw(i: int):
+        for web, path in zip(webs, paths):
+            web.set_data(path[:2 * i + 1, 0], path[:2 * i + 1, 1])
+        figure.suptitle(f"solving $z + c \\sin z = {x:g}$ by $z \\leftarrow x - c \\sin z$: "
+                        f"step {i}", fontsize="medium")
+        return webs
+
+    animation = FuncAnimation(figure, draw, frames=n_steps + 1, interval=interval)
+    plt.close(figure)
+    return animation
+
+
+def plot_series_convergence(errors: dict, *, bound: tuple | None = None,
+                            ax: Axes | None = None) -> Figure:
+    """Error of the truncated power series of ``log det(I + J_g)`` against its number of
+    terms, on a log scale.
+
+    Args:
+        errors: label -> ``(n_terms, errors)``, e.g. exact probes and Hutchinson probes.
+        bound: optional ``(n_terms, values)`` of an upper bound, drawn dashed.
+    """
+    ax = _axes(ax, figsize=(6.0, 3.6))
+    markers = iter("os^vD")
+    for label, (terms, values) in errors.items():
+        ax.plot(terms, values, marker=next(markers, "o"), markersize=4, label=label)
+    if bound is not None:
+        ax.plot(*bound, color="black", linestyle="--", linewidth=1, label="truncation bound")
+    ax.set_yscale("log")
+    ax.set(xlabel="terms $n$ of the series", ylabel="|series - exact log-det|",
+           title="power series of $\\log\\det(I + J_g)$")
+    ax.legend(fontsize="small")
+    return ax.figure
+
+
+def plot_architecture_costs(rows, *, axes: Sequence[Axes] | None = None) -> Figure:
+    """Measured time of a density evaluation and of sampling for one layer of each
+    architecture, as horizontal bars on a log scale, one bar per dimension ``d``.
+
+    Args:
+        rows: ``[architecture, log-det, d, density ms, sampling ms]`` as
+            ``course_lib.bench.autoregressive.architecture_rows`` returns them.
+    """
+    names = list(dict.fromkeys(r[0] for r in rows))
+    if axes is None:
+        axes = plt.subplots(1, 2, figsize=(11.0, 0.4 * len(names) + 1.2), layout="constrained",
+                            sharey=True)[1]
+    dims = sorted({r[2] for r in rows})
+    height = 0.8 / len(dims)
+    for ax, column, title in ((axes[0], 3, "density $\\log p(x)$"), (axes[1], 4, "sampling")):
+        for j, d in enumerate(dims):
+            values = {r[0]: r[column] for r in rows if r[2] == d}
+            positions = [i + (j - (len(dims) - 1) / 2) * height for i in range(len(names))]
+            ax.barh(positions, [values.get(n, np.nan) for n in names], height=height,
+                    label=f"d = {d}")
+        ax.set_xscale("log")
+        ax.set_xlabel("milliseconds per batch (one layer)")
+        ax.set_title(title)
+        ax.grid(axis="y", visible=False)
+    axes[0].set_yticks(range(len(names)), names)
+    axes[0].invert_yaxis()
+    axes[1].legend(fontsize="small", loc="lower right")
+    return axes[0].figure

@@ -685,7 +685,8 @@ __all__ += ["rotation_3d", "channel_mixing_explorer"]
 # -- Lecture 08: forward against reverse KL ---------------------------------------------------
 
 from .plotting import plot_target_and_fits  # noqa: E402
-from .sampling import effective_sample_size, log_importance_weights, log_normaliser_estimate  # noqa: E402
+from .sampling import (effective_sample_size, log_importance_weights,  # noqa: E402
+                       log_normaliser_estimate)
 
 OBJECTIVE_LABELS = {"forward_kl": "forward KL", "reverse_kl": "reverse KL"}
 
@@ -786,15 +787,16 @@ def threshold_explorer(normal_scores, anomalous_scores, threshold: float | None 
     return FigureExplorer(controls, draw, figsize=(10.0, 3.9))
 
 
-def observed_rows_explorer(vae, image, *, lim: float = 6.0, resolution: int = 120,
-                           completions: int = 6, seed: int = 0) -> FigureExplorer:
+def observed_rows_explorer(vae, image, rows: int = 3, *, lim: float = 6.0,
+                           resolution: int = 120, completions: int = 6,
+                           seed: int = 0) -> FigureExplorer:
     """An inverse problem with a trained VAE (two-dimensional latent): observe only the top
     ``rows`` rows of ``image`` (a slider) and see the posterior ``p(z | x_observed)`` on a
     grid, with completions: draws ``z`` from it, decoded to ``E[x|z]`` in the hidden rows."""
     from .vae import posterior_on_grid
     image = torch.as_tensor(image).reshape(1, -1).to(next(vae.parameters()).dtype)
     side = int(round(image.shape[1] ** 0.5))
-    controls = {"rows": widgets.IntSlider(value=3, min=0, max=side, description="rows seen",
+    controls = {"rows": widgets.IntSlider(value=rows, min=0, max=side, description="rows seen",
                                           continuous_update=False)}
 
     def draw(figure: Figure, rows: int) -> None:
@@ -804,17 +806,319 @@ def observed_rows_explorer(vae, image, *, lim: float = 6.0, resolution: int = 12
         z = truth.sample(completions, torch.Generator().manual_seed(seed))
         with torch.no_grad():
             filled = torch.where(observed.bool(), image, vae.decode_mean(z))
-        top, bottom = figure.subfigures(2, 1, height_ratios=[2.4, 1])
-        ax = top.subplots()
-        title = f"p(z | top {rows} rows); log p(observed) = {truth.log_evidence:.1f}"
+        left, right = figure.subfigures(1, 2, width_ratios=[1.25, 1])
+        ax = left.subplots()
+        title = f"p(z | top {rows} rows)\nlog p(observed) = {truth.log_evidence:.1f}"
         plot_posteriors({title: lambda p: vae.log_joint(image, p, observed) - truth.log_evidence},
                         (-lim, lim), (-lim, lim), resolution=resolution, axes=[ax],
                         dtype=image.dtype)
         ax.plot(z[:, 0], z[:, 1], "x", color="white", markersize=6, label="draws of z")
         ax.legend(fontsize="small", loc="lower right")
-        plot_completions(image, observed, filled, axes=bottom.subplots(1, completions + 2))
-
-    return FigureExplorer(controls, draw, figsize=(7.5, 5.6))
+        columns = (completions + 3) // 2
+        axes = right.subplots(2, columns).ravel()
+        plot_completions(image, observed, filled, axes=axes)
+        for extra in axes[completions + 2:]:
+            extra.set_axis_off()
+    return FigureExplorer(controls, draw, figsize=(9.5, 4.2))
 
 
 __all__ += ["threshold_explorer", "observed_rows_explorer"]
+
+
+# -- Lecture 09: the continuity equation ------------------------------------------------------
+
+from .continuity import cell_centres, total_mass  # noqa: E402
+from .plotting import (EULER_STEPS, SPIRAL, SWIRL, gaussian_flux,  # noqa: E402
+                       plot_density_on_grid, plot_euler, plot_flux_box)
+
+
+def euler_explorer(a: float = 1.0, step: float = 0.25, t_end: float = 2.0) -> FigureExplorer:
+    """Euler's method on ``dz/dt = a z``: a slider for ``a`` and one for the step ``h`` (halved
+    from 1 down to 1/32). Left, the Euler polygon against ``z_0 e^{at}``; right, the error at
+    ``t_end`` for every ``h`` (:func:`~course_lib.plotting.plot_euler`)."""
+    controls = {
+        "a": _slider("a", a, -2.5, 1.5, 0.25),
+        "step": widgets.SelectionSlider(options=[(f"{h:g}", h) for h in EULER_STEPS], value=step,
+                                        description="h", continuous_update=False),
+    }
+
+    def draw(figure: Figure, a: float, step: float) -> None:
+        plot_euler(round(a, 9), step, t_end=t_end, axes=figure.subplots(1, 2))
+
+    return FigureExplorer(controls, draw, figsize=(10.0, 3.6))
+
+
+#: velocities ``f`` offered by :func:`flux_box_explorer`, on batches ``(n, 2)``
+FLUX_FIELDS = {
+    "expansion f = z": lambda z: z,
+    "rotation f = (-z2, z1)": lambda z: torch.stack([-z[:, 1], z[:, 0]], dim=1),
+    "drift f = (1, 0)": lambda z: torch.stack([torch.ones_like(z[:, 0]),
+                                               torch.zeros_like(z[:, 0])], dim=1),
+}
+
+
+def flux_box_explorer(field: str = "expansion f = z", centre: tuple[float, float] = (1.25, 0.25),
+                      size: tuple[float, float] = (1.5, 1.5), lim: float = 3.0) -> FigureExplorer:
+    """The flux ``J = p f`` of ``p = N(0, I)`` through a box ``V``: a menu for the velocity ``f``
+    (:data:`FLUX_FIELDS`), sliders for the centre and the sides of the box. The figure
+    (:func:`~course_lib.plotting.plot_flux_box`) shows ``div J``, the arrows of ``J``, the normal
+    flux on the sides, and the two sides of the divergence theorem."""
+    if field not in FLUX_FIELDS:
+        raise ValueError(f"expected a field among {sorted(FLUX_FIELDS)}, got {field!r}")
+    controls = {
+        "field": widgets.Dropdown(options=list(FLUX_FIELDS), value=field, description="f"),
+        "c1": _slider("centre z₁", centre[0], -2.5, 2.5, 0.05),
+        "c2": _slider("centre z₂", centre[1], -2.5, 2.5, 0.05),
+        "width": _slider("width", size[0], 0.1, 3.0, 0.05),
+        "height": _slider("height", size[1], 0.1, 3.0, 0.05),
+    }
+
+    def draw(figure: Figure, field: str, c1: float, c2: float, width: float,
+             height: float) -> None:
+        box = tuple(round(v, 9) for v in (c1 - width / 2, c1 + width / 2, c2 - height / 2,
+                                          c2 + height / 2))
+        plot_flux_box(gaussian_flux(FLUX_FIELDS[field]), box, lim=lim, ax=figure.subplots())
+
+    return FigureExplorer(controls, draw, figsize=(6.6, 5.2))
+
+
+#: densities offered by :func:`continuity_explorer` (``course_lib.plotting.MovingDensity``)
+MOVING_DENSITIES = {"spiral": SPIRAL, "swirl": SWIRL}
+
+
+def continuity_explorer(example: str = "spiral", t: float = 0.5, *, t_end: float = 1.0,
+                        frames: int = 11, cells: int = 100, resolution: int = 70,
+                        particles: int = 12, seed: int = 0) -> FigureExplorer:
+    """A density moved by a field, with a time slider and a menu of examples
+    (:data:`MOVING_DENSITIES`).
+
+    Left: the continuity equation solved on a fixed grid of ``cells x cells`` (finite volumes,
+    computed once per example at ``frames`` times from 0 to ``t_end``), with the streamlines of
+    the field. Right: the same density by change of variables 2.0, integrating
+    ``d/dt log p = -div f`` along the path that ends at each point of a ``resolution``-square
+    grid. Both panels show a few particles of ``p_0`` and their paths, on one colour scale,
+    and state the total mass on their grid.
+    """
+    if example not in MOVING_DENSITIES:
+        raise ValueError(f"expected an example among {sorted(MOVING_DENSITIES)}, got {example!r}")
+    times = np.linspace(0.0, t_end, frames).tolist()
+    prepared: dict[str, tuple] = {}
+
+    def grid_points(half_width: float) -> tuple[torch.Tensor, float]:
+        z1, z2, h = cell_centres(half_width, resolution)
+        return torch.stack([z1.flatten(), z2.flatten()], dim=1), h
+
+    def prepare(name: str) -> tuple:
+        # the grid solution and the particles, once per example; the scale covers the last frame
+        if name not in prepared:
+            moving = MOVING_DENSITIES[name]
+            on_grid = moving.on_grid(times, cells).numpy()
+            paths = moving.paths(moving.sample(particles, seed), times)[0].numpy()
+            last = moving.log_density(t_end, grid_points(moving.half_width)[0]).exp()
+            prepared[name] = (on_grid, paths, max(float(on_grid.max()), float(last.max())))
+        return prepared[name]
+
+    def draw(figure: Figure, example: str, t: float) -> None:
+        moving = MOVING_DENSITIES[example]
+        on_grid, paths, top = prepare(example)
+        i = int(round(t / t_end * (frames - 1)))
+        points, h = grid_points(moving.half_width)
+        exact = moving.log_density(times[i], points).exp().reshape(resolution, resolution)
+        left, right = figure.subplots(1, 2)
+        cell = 2 * moving.half_width / cells
+        plot_density_on_grid(on_grid[i], moving.half_width, field=moving.field, t=times[i],
+                             ax=left, vmax=top, colorbar=False,
+                             title=f"continuity equation on a grid\ntotal mass "
+                                   f"{on_grid[i].sum() * cell * cell:.4f}")
+        plot_density_on_grid(exact.numpy(), moving.half_width, ax=right, vmax=top,
+                             title=f"change of variables 2.0 along paths\ntotal mass "
+                                   f"{total_mass(exact, h).item():.4f}")
+        for ax in (left, right):
+            for k in range(particles):
+                ax.plot(paths[:i + 1, k, 0], paths[:i + 1, k, 1], color="tab:red", linewidth=1)
+            ax.scatter(paths[i, :, 0], paths[i, :, 1], s=14, color="tab:red", zorder=3)
+        figure.suptitle(f"{moving.title}, t = {times[i]:.2f}", fontsize="medium")
+
+    controls = {
+        "example": widgets.Dropdown(options=[(m.title, name) for name, m in MOVING_DENSITIES.items()],
+                                    value=example, description="field",
+                                    layout=widgets.Layout(width="max-content")),
+        "t": widgets.FloatSlider(value=t, min=0.0, max=t_end, step=t_end / (frames - 1),
+                                 description="t", continuous_update=False, readout_format=".2f"),
+    }
+    return FigureExplorer(controls, draw, figsize=(10.0, 4.6))
+
+
+__all__ += ["euler_explorer", "FLUX_FIELDS", "flux_box_explorer", "MOVING_DENSITIES",
+            "continuity_explorer"]
+
+
+# -- Lecture 11: flow matching ----------------------------------------------------------------
+
+from .plotting import _check_paths, _path_window, plot_paths  # noqa: E402
+
+
+def path_explorer(paths: dict, times, *, background=None, trails: int = 60,
+                  xlim: tuple[float, float] | None = None,
+                  ylim: tuple[float, float] | None = None) -> FigureExplorer:
+    """A time slider over precomputed paths from noise to data (:func:`plot_paths`): each
+    panel (title -> points ``(len(times), n, 2)``) shows where its points are at the chosen
+    ``t``, over the whole paths of the first ``trails`` points (thin grey lines). The window
+    stays the same at every ``t``. Nothing is integrated when the slider moves."""
+    paths = _check_paths(paths, times)
+    auto_x, auto_y = _path_window(paths, background)
+    window = {"xlim": xlim or auto_x, "ylim": ylim or auto_y}
+    slider = widgets.SelectionSlider(options=[(f"{t:.2f}", i) for i, t in enumerate(times)],
+                                     value=0, description="t", continuous_update=False,
+                                     layout=widgets.Layout(width="420px"))
+
+    def draw(figure: Figure, index: int) -> None:
+        axes = figure.subplots(1, len(paths), squeeze=False)[0]
+        plot_paths(paths, times, index, background=background, trails=trails, axes=axes,
+                   **window)
+
+    return FigureExplorer({"index": slider}, draw, figsize=(3.4 * len(paths), 3.6))
+
+
+__all__ += ["path_explorer"]
+
+
+# -- Lecture 10: continuous normalizing flows ---------------------------------------------------
+
+from .jacobian import divergence_hutchinson, jacobian  # noqa: E402
+from .plotting import (HUTCHINSON_COLOURS, hutchinson_variance_theory,  # noqa: E402
+                       plot_hutchinson_variance, plot_log_density_paths, plot_trajectories)
+
+
+def trajectory_explorer(paths, log_p, times: Sequence[float], *, data=None,
+                        tracked: int = 8, t: float = 0.0) -> FigureExplorer:
+    """A time slider over precomputed paths of a CNF (``CNF.trajectory``): the points ``z_t``
+    coloured by ``log p_t(z_t)`` with the paths of ``tracked`` of them (left), and
+    ``log p_t(z_t)`` against ``t`` with its mean over all points (right). Moving the slider
+    only picks one of ``times``; nothing is integrated."""
+    times = [float(v) for v in times]
+    if len(times) < 2 or len(times) != len(paths):
+        raise ValueError(f"trajectory_explorer: expected one time per row of paths, got "
+                         f"{len(times)} times for {len(paths)} rows")
+    step = (times[-1] - times[0]) / (len(times) - 1)
+
+    def draw(figure: Figure, t: float) -> None:
+        index = int(np.argmin(np.abs(np.asarray(times) - t)))
+        left, right = figure.subplots(1, 2, width_ratios=[1.15, 1])
+        plot_trajectories(paths, log_p, times, index, ax=left, tracked=tracked, data=data)
+        plot_log_density_paths(log_p, times, index, ax=right, tracked=tracked)
+
+    slider = widgets.FloatSlider(value=t, min=times[0], max=times[-1], step=step,
+                                 description="t", continuous_update=False, readout_format=".2f")
+    return FigureExplorer({"t": slider}, draw, figsize=(10.5, 4.2))
+
+
+def hutchinson_explorer(f: Callable[[torch.Tensor], torch.Tensor], z: torch.Tensor,
+                        rows: Sequence[Sequence], *, draws: int = 2000, max_probes: int = 16,
+                        seed: int = 0) -> FigureExplorer:
+    """Choose the noise and the number of probes ``k`` of Hutchinson's estimate of
+    ``div f(z) = tr(J)`` at one point ``z`` of shape ``(1, d)``.
+
+    Left: a histogram of ``draws`` independent estimates, each the mean of ``k`` terms
+    ``eps^T J eps``, with the exact trace; the title compares their variance with the
+    theory at this point, ``2 |S|_F^2 / k`` (Gaussian) or ``2 (|S|_F^2 - sum_i S_ii^2) / k``
+    (Rademacher), ``S = (J + J^T) / 2``. Right: the variance against ``k`` from ``rows``
+    (``course_lib.bench.continuous.hutchinson_variance``, averaged over many points), with the
+    current choice marked. The same seed at every redraw, so only the controls change the
+    picture.
+    """
+    if z.dim() != 2 or z.shape[0] != 1:
+        raise ValueError(f"hutchinson_explorer: expected one point of shape (1, d), "
+                         f"got {tuple(z.shape)}")
+    J = jacobian(f, z)[0]
+    exact = float(torch.trace(J))
+    per_probe = {noise: float(hutchinson_variance_theory(J, noise))
+                 for noise in HUTCHINSON_COLOURS}
+    points = z.detach().repeat(draws, 1)
+
+    def draw(figure: Figure, noise: str, k: int) -> None:
+        left, right = figure.subplots(1, 2)
+        estimates = divergence_hutchinson(f, points, k, noise, create_graph=False,
+                                          generator=torch.Generator().manual_seed(seed))
+        values = estimates.detach().numpy().astype(float)
+        spread = 4 * np.sqrt(per_probe["gaussian"])  # one window for every choice
+        edges = np.linspace(exact - spread, exact + spread, 61)
+        left.hist(np.clip(values, edges[0], edges[-1]), bins=edges, density=True,
+                  color=HUTCHINSON_COLOURS[noise], alpha=0.6, label=f"{draws} estimates")
+        left.axvline(exact, color="black", linewidth=2, label=f"exact tr J = {exact:.3f}")
+        left.axvline(values.mean(), color="tab:red", linestyle="--", linewidth=1.5,
+                     label=f"mean of the estimates = {values.mean():.3f}")
+        left.set_xlim(edges[0], edges[-1])
+        left.set_xlabel(r"$\frac{1}{k}\sum_{j=1}^{k} \epsilon_j^T J \epsilon_j$")
+        left.set_ylabel("density")
+        left.set_title(f"{noise}, k = {k}: variance {values.var():.3f} "
+                       f"(theory {per_probe[noise] / k:.3f})", fontsize="medium")
+        left.legend(fontsize="small", loc="upper left")
+        plot_hutchinson_variance(rows, ax=right, highlight=(noise, k))
+        right.set_title("variance against k, averaged over many points", fontsize="medium")
+
+    controls = {
+        "noise": widgets.Dropdown(options=["rademacher", "gaussian"], value="gaussian",
+                                  description="noise"),
+        "k": widgets.IntSlider(value=1, min=1, max=max_probes, description="probes k",
+                               continuous_update=False, style=_WIDE_LABEL),
+    }
+    return FigureExplorer(controls, draw, figsize=(11.0, 4.0))
+
+
+__all__ += ["trajectory_explorer", "hutchinson_explorer"]
+
+
+# -- Lecture 07: spline and residual flows ---------------------------------------------------
+
+from .plotting import plot_residual_fold, plot_spline  # noqa: E402
+
+__all__ += ["spline_explorer", "lipschitz_explorer"]
+
+
+def spline_explorer(heights: Sequence[float] = (0.5, 2.5, 2.5, 0.5),
+                    derivatives: Sequence[float] = (0.3, 3.0, 0.3), *,
+                    bound: float = 3.0) -> FigureExplorer:
+    """Reshape a rational-quadratic spline with ``K`` equal bin widths on ``[-B, B]``.
+
+    One slider per bin height ``h_k`` (rescaled so that the heights sum to ``2B``, as the
+    softmax of ``spline_parameters`` does) and one per interior slope ``delta_k``. The
+    figure is :func:`plot_spline`: the spline and its inverse, its derivative, and the
+    standard normal pushed through it with the mean log-determinant.
+    """
+    bins = len(heights)
+    if bins < 2 or len(derivatives) != bins - 1:
+        raise ValueError(f"spline_explorer: expected K >= 2 heights and K - 1 derivatives, "
+                         f"got {len(heights)} heights and {len(derivatives)} derivatives")
+    if min(heights) <= 0 or min(derivatives) <= 0:
+        raise ValueError(f"spline_explorer: heights and derivatives must be positive, got "
+                         f"{list(heights)} and {list(derivatives)}")
+    widths = np.full(bins, 2 * bound / bins)
+    controls = {f"h{k + 1}": _slider(f"h{k + 1}", h, 0.1, 4.0, 0.05)
+                for k, h in enumerate(heights)}
+    controls.update({f"delta{k + 1}": widgets.FloatLogSlider(
+        value=v, base=10, min=-1.3, max=1.0, step=0.02, description=f"δ{k + 1}",
+        continuous_update=False, readout_format=".2f") for k, v in enumerate(derivatives)})
+
+    def draw(figure: Figure, **values) -> None:
+        h = np.array([values[f"h{k + 1}"] for k in range(bins)])
+        d = np.array([values[f"delta{k + 1}"] for k in range(bins - 1)])
+        plot_spline(widths, h * (2 * bound / h.sum()), d, bound, axes=figure.subplots(1, 3))
+
+    return FigureExplorer(controls, draw, figsize=(12.0, 3.8))
+
+
+def lipschitz_explorer(c: float = 0.6, x: float = 1.0) -> FigureExplorer:
+    """A residual map ``z + g(z)`` with ``g = c sin`` and a slider for its Lipschitz
+    constant ``c``, and one for the point ``x`` to invert. The figure is
+    :func:`plot_residual_fold`: the 1D curve (monotone for ``c < 1``, folding for
+    ``c > 1``), the fixed-point iteration at ``x``, and the 2D version on a grid.
+    """
+    controls = {"c": _slider("c = Lip(g)", c, 0.1, 2.5, 0.05),
+                "x": _slider("x", x, -4.0, 4.0, 0.1)}
+    controls["c"].style = _WIDE_LABEL
+
+    def draw(figure: Figure, c: float, x: float) -> None:
+        plot_residual_fold(c, x, axes=figure.subplots(1, 3))
+
+    return FigureExplorer(controls, draw, figsize=(13.0, 4.0))

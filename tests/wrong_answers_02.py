@@ -37,5 +37,5 @@ WRONG = {
                (lambda A, area: torch.trace(A).item() * area, "single number|flips")],
     "ex02_4": [(_log_density(+1), "wrong sign"),
                (lambda x, A: -0.5 * (x ** 2).sum(1) - torch.log(torch.tensor(2 * torch.pi)), "pull x back")],
-    "ex02_5": [(lambda k: k <= 1, "negative k"), (lambda k: abs(k) < 0.5, "become zero")],
+    "ex02_5": [(lambda k: k <= 1, "negative k"), (lambda k: abs(k) < 0.5, "wrong for k")],
 }

@@ -112,8 +112,8 @@ def as_tensor(value, name: str, shape: tuple | None = None) -> torch.Tensor:
     if shape is not None and tuple(value.shape) != tuple(shape):
         raise Fail(f"{name} should have shape {tuple(shape)}, got {tuple(value.shape)}")
     if not bool(torch.isfinite(value).all()):
-        raise Fail(f"{name} contains NaN or inf; check for a log of a non-positive number or a "
-                   "division by zero")
+        raise Fail(f"{name} contains NaN or inf; look for an overflow of exp, a log of a non-positive "
+                   "number or a division by zero")
     return value
 
 

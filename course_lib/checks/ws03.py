@@ -9,6 +9,7 @@ from torch.distributions import Normal
 from ..flows import Affine, Compose, Planar, Radial
 from ..jacobian import log_abs_det_bruteforce
 from ..model import NormalizingFlow
+from ..targets import banana_log_prob  # the worksheet's target, importable from here too
 from .core import Fail, as_tensor, call, check, require
 
 WS = "03_composing_flows"
@@ -16,12 +17,6 @@ WS = "03_composing_flows"
 
 def _gen():
     return torch.Generator().manual_seed(torch.seed() % 2**31)
-
-
-def banana_log_prob(x: torch.Tensor) -> torch.Tensor:
-    """The worksheet's target: x1 ~ N(0, 1), x2 | x1 ~ N(x1^2 / 2 - 1, 0.5^2) (normalised)."""
-    return (Normal(0.0, 1.0).log_prob(x[:, 0])
-            + Normal(0.5 * x[:, 0] ** 2 - 1, 0.5).log_prob(x[:, 1]))
 
 
 def _random_stack(g):
