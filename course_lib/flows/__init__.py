@@ -9,6 +9,7 @@ from .linear import LULinear, Permutation, Reverse
 from .planar import Planar, planar
 from .radial import Radial, radial
 from .glow import ActNorm, InvConv1x1, LogitTransform, MultiScale, Squeeze, glow_step
+from .splines import RQSAutoregressive, RQSCoupling, RQSpline, rq_spline
 
 __all__ = ["Flow", "FlowInputError", "Compose", "Inverse", "Affine", "Exp", "Sigmoid"]
 __all__ += ["AdditiveCoupling", "AffineCoupling", "affine_coupling_step"]
@@ -16,3 +17,4 @@ __all__ += ["MADE", "MAF", "IAF"]
 __all__ += ["ResidualFlow"]
 __all__ += ["Permutation", "Reverse", "LULinear", "Planar", "planar", "Radial", "radial"]
 __all__ += ["ActNorm", "InvConv1x1", "Squeeze", "MultiScale", "LogitTransform", "glow_step"]
+__all__ += ["RQSpline", "RQSCoupling", "RQSAutoregressive", "rq_spline"]

@@ -55,10 +55,12 @@ def affine_coupling_step(z: Tensor, s, t, mask: Tensor | None = None,
             raise FlowInputError("affine_coupling_step: expected mask to be a bool tensor, "
                                  f"got {getattr(mask, 'dtype', type(mask).__name__)}")
         s, t = torch.where(mask, s, 0.0), torch.where(mask, t, 0.0)
-    s = s.expand_as(z)
+    if s.shape != z.shape:
+        s = s.expand_as(z)
+    log_det = s.sum(1) if s.dim() == 2 else s.flatten(1).sum(1)
     if inverse:
-        return (z - t) * torch.exp(-s), -s.flatten(1).sum(1)
-    return z * torch.exp(s) + t, s.flatten(1).sum(1)
+        return (z - t) * torch.exp(-s), -log_det
+    return z * torch.exp(s) + t, log_det
 
 
 def _vector_mask(dim: int, mask, parity: int) -> Tensor:
@@ -110,9 +112,13 @@ class _Coupling(Flow):
             super().__init__((dim,))
             transformed = _vector_mask(dim, mask, parity)
             _check_split(transformed, f"{name} with dim={dim}")
-            self.register_buffer("index_a", (~transformed).nonzero().flatten())
-            self.register_buffer("index_b", transformed.nonzero().flatten())
+            self.register_buffer("index_a", (~transformed).nonzero().flatten(), persistent=False)
+            self.register_buffer("index_b", transformed.nonzero().flatten(), persistent=False)
             n_in, n_out = len(self.index_a), self.n_params * len(self.index_b)
+            # two contiguous blocks (the default halves) split and concatenate instead of
+            # gathering and scattering: the same map, fewer and cheaper operations
+            blocks = int((transformed[1:] != transformed[:-1]).sum()) == 1
+            self._halves = (int(transformed.sum()), bool(transformed[0])) if blocks else None
         self.mask_kind, self.parity, self._n_out = mask, parity, n_out
         self._mask_cache: tuple | None = None
         if conditioner is None:
@@ -151,9 +157,15 @@ class _Coupling(Flow):
             mask = self.image_mask(y.shape[2], y.shape[3], y.device)
             h = self._condition(torch.where(mask, 0.0, y))
             return self._step(y, h, mask, inverse)
-        h = self._condition(y[:, self.index_a])
-        out_b, logdet = self._step(y[:, self.index_b], h, None, inverse)
-        return y.index_copy(1, self.index_b, out_b), logdet
+        if self._halves is None:
+            h = self._condition(y[:, self.index_a])
+            out_b, logdet = self._step(y[:, self.index_b], h, None, inverse)
+            return y.index_copy(1, self.index_b, out_b), logdet
+        n_b, b_first = self._halves
+        n_a = y.shape[1] - n_b
+        y_b, y_a = y.split([n_b, n_a], 1) if b_first else y.split([n_a, n_b], 1)[::-1]
+        out_b, logdet = self._step(y_b, self._condition(y_a), None, inverse)
+        return torch.cat([out_b, y_a] if b_first else [y_a, out_b], 1), logdet
 
     def _forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
         return self._couple(z, inverse=False)
