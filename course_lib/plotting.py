@@ -2839,3 +2839,35 @@ def plot_architecture_costs(rows, *, axes: Sequence[Axes] | None = None) -> Figu
     axes[0].invert_yaxis()
     axes[1].legend(fontsize="small", loc="lower right")
     return axes[0].figure
+
+
+def plot_field_over_time(field: Callable, log_density: Callable, times: Sequence[float], *,
+                         xlim: tuple[float, float] = (-4.5, 4.5),
+                         ylim: tuple[float, float] = (-4.5, 4.5), resolution: int = 90,
+                         axes: Sequence[Axes] | None = None) -> Figure:
+    """A time-dependent field and the density it carries, one panel per time: the density
+    ``p_t = exp(log_density(t, x))`` as a colour map (each panel on its own scale) under the
+    streamlines of ``field(t, x)``. Both take points of shape ``(n, 2)`` in float64."""
+    if axes is None:
+        axes = plt.subplots(1, len(times), figsize=(2.9 * len(times), 3.1),
+                            layout="constrained", squeeze=False)[1][0]
+    xs, ys = np.linspace(*xlim, resolution), np.linspace(*ylim, resolution)
+    gx, gy = np.meshgrid(xs, ys)
+    points = torch.as_tensor(np.stack([gx.ravel(), gy.ravel()], axis=1), dtype=torch.float64)
+    for ax, t in zip(axes, times):
+        with torch.no_grad():
+            density = log_density(float(t), points).exp().reshape(gx.shape).numpy()
+            v = field(torch.tensor(float(t), dtype=torch.float64), points).numpy()
+        ax.pcolormesh(gx, gy, density, cmap="viridis", shading="auto")
+        ax.streamplot(xs, ys, v[:, 0].reshape(gx.shape), v[:, 1].reshape(gx.shape),
+                      color="white", linewidth=0.6, density=0.8, arrowsize=0.7)
+        ax.set_xlim(*xlim)
+        ax.set_ylim(*ylim)
+        ax.set_aspect("equal")
+        ax.set_xlabel("$x_1$")
+        ax.set_title(f"t = {t:g}", fontsize="medium")
+    axes[0].set_ylabel("$x_2$")
+    return axes[0].figure
+
+
+__all__ += ["plot_field_over_time"]
