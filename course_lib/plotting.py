@@ -2013,7 +2013,9 @@ def plot_posteriors(panels: dict, xlim: tuple[float, float], ylim: tuple[float, 
     per entry ``title: log_density`` (points ``(n, 2)`` to ``(n,)``): typically the true
     posterior, normalised, beside approximations ``q(z|x)``."""
     if axes is None:
-        axes = plt.subplots(1, len(panels), figsize=(3.3 * len(panels) + 0.8, 3.4),
+        aspect = (ylim[1] - ylim[0]) / (xlim[1] - xlim[0])
+        axes = plt.subplots(1, len(panels), figsize=(3.3 * len(panels) + 0.8,
+                                                     min(3.3 * aspect, 4.0) + 0.8),
                             layout="constrained")[1]
     axes = np.atleast_1d(axes)
     gx, gy, values = _log_densities_on_grid(list(panels.values()), xlim, ylim, resolution,
@@ -2177,94 +2179,6 @@ def plot_training_comparison(runs: dict, gaps: dict, *, loss_labels: dict | None
     return axes[0].figure
 
 
-def _path_window(paths: dict, background) -> tuple[tuple[float, float], tuple[float, float]]:
-    points = [np.asarray(p, dtype=float).reshape(-1, 2) for p in paths.values()]
-    if background is not None:
-        points.append(np.asarray(background, dtype=float))
-    return _window(np.concatenate(points), quantile=0.998, margin=0.05)
-
-
-def _check_paths(paths: dict, times) -> dict:
-    arrays = {name: np.asarray(p, dtype=float) for name, p in paths.items()}
-    for name, p in arrays.items():
-        if p.ndim != 3 or p.shape[0] != len(times) or p.shape[2] != 2:
-            raise ValueError(f"expected the paths {name!r} of shape (len(times) = {len(times)}, "
-                             f"n, 2), got {p.shape}")
-    return arrays
-
-
-def _draw_path_panels(axes: Sequence[Axes], paths: dict, times, index: int, background, trails: int,
-                      xlim, ylim) -> tuple[list, list]:
-    dots, titles = [], []
-    for ax, (name, p) in zip(axes, paths.items()):
-        if background is not None:
-            bg = np.asarray(background, dtype=float)
-            ax.scatter(bg[:, 0], bg[:, 1], s=2, color="0.8", linewidths=0)
-        for k in range(min(trails, p.shape[1])):
-            ax.plot(p[:, k, 0], p[:, k, 1], color="0.45", linewidth=0.5, alpha=0.5)
-        angle = np.arctan2(p[0, :, 1], p[0, :, 0])
-        dots.append(ax.scatter(p[index, :, 0], p[index, :, 1], c=angle, cmap="hsv", s=5,
-                               linewidths=0, alpha=0.85, zorder=3))
-        titles.append(ax.set_title(f"{name}: t = {times[index]:.2f}", fontsize="medium"))
-        ax.set_xlim(*xlim)
-        ax.set_ylim(*ylim)
-        ax.set_aspect("equal")
-        ax.set_xlabel("$x_1$")
-    axes[0].set_ylabel("$x_2$")
-    return dots, titles
-
-
-def plot_paths(paths: dict, times, index: int = -1, *, background=None, trails: int = 60,
-               xlim: tuple[float, float] | None = None, ylim: tuple[float, float] | None = None,
-               axes: Sequence[Axes] | None = None) -> Figure:
-    """Paths from noise (``t = 0``) to data (``t = 1``) side by side, at the time ``times[index]``.
-
-    Args:
-        paths: title -> points ``z_t`` of shape ``(len(times), n, 2)`` (a CNF's
-            ``trajectory``, or straight lines ``(1 - t) x_0 + t x_1``).
-        times: the times of the rows of every path.
-        background: optional data samples ``(m, 2)``, drawn in light grey.
-        trails: the first ``trails`` paths are drawn whole, as thin grey lines.
-
-    Each point keeps the colour of its starting point's angle, so one can follow it.
-    """
-    paths = _check_paths(paths, times)
-    if axes is None:
-        axes = plt.subplots(1, len(paths), figsize=(3.4 * len(paths), 3.5),
-                            layout="constrained", squeeze=False)[1][0]
-    auto_x, auto_y = _path_window(paths, background)
-    index = range(len(times))[index]
-    _draw_path_panels(axes, paths, times, index, background, trails, xlim or auto_x, ylim or auto_y)
-    return axes[0].figure
-
-
-def animate_paths(paths: dict, times, *, background=None, trails: int = 0,
-                  xlim: tuple[float, float] | None = None, ylim: tuple[float, float] | None = None,
-                  panel_size: float = 3.0, dpi: int = 60, interval: int = 150,
-                  hold: int = 5) -> FuncAnimation:
-    """Samples flowing along their paths (as in :func:`plot_paths`), one frame per time, the
-    last frame held ``hold`` frames longer. The figure is closed once the animation is built."""
-    paths = _check_paths(paths, times)
-    auto_x, auto_y = _path_window(paths, background)
-    figure, axes = plt.subplots(1, len(paths), figsize=(panel_size * len(paths), panel_size + 0.3),
-                                dpi=dpi, layout="constrained", squeeze=False)
-    dots, titles = _draw_path_panels(axes[0], paths, times, 0, background, trails,
-                                     xlim or auto_x, ylim or auto_y)
-
-    def draw(i: int):
-        for dot, title, (name, p) in zip(dots, titles, paths.items()):
-            dot.set_offsets(p[i])
-            title.set_text(f"{name}: t = {times[i]:.2f}")
-        return (*dots, *titles)
-
-    figure.canvas.draw()
-    figure.set_layout_engine("none")
-    frames = list(range(len(times))) + [len(times) - 1] * hold
-    animation = FuncAnimation(figure, draw, frames=frames, interval=interval, blit=False)
-    plt.close(figure)
-    return animation
-
-
 def solve_field(field: Callable, z0: torch.Tensor, n_steps: int | None = None, *,
                 rtol: float = 1e-5, atol: float = 1e-5) -> tuple[torch.Tensor, int]:
     """``x = z(1)`` for ``dz/dt = field(t, z)``, ``z(0) = z0``, without gradients: Euler's
@@ -2329,8 +2243,38 @@ def plot_solver_steps(fields: dict, z0: torch.Tensor, steps: Sequence[int] = (1,
     return axes[0][0].figure
 
 
-__all__ += ["TimedLoss", "plot_training_comparison", "plot_paths", "animate_paths",
-            "solve_field", "plot_solver_steps"]
+def plot_field_over_time(field: Callable, log_density: Callable, times: Sequence[float], *,
+                         xlim: tuple[float, float] = (-4.5, 4.5),
+                         ylim: tuple[float, float] = (-4.5, 4.5), resolution: int = 90,
+                         axes: Sequence[Axes] | None = None) -> Figure:
+    """A time-dependent field and the density it carries, one panel per time: the density
+    ``p_t = exp(log_density(t, x))`` as a colour map (each panel on its own scale) under the
+    streamlines of ``field(t, x)``. Both take points of shape ``(n, 2)`` in float64."""
+    if axes is None:
+        axes = plt.subplots(1, len(times), figsize=(2.9 * len(times), 3.1),
+                            layout="constrained", squeeze=False)[1][0]
+    xs, ys = np.linspace(*xlim, resolution), np.linspace(*ylim, resolution)
+    gx, gy = np.meshgrid(xs, ys)
+    points = torch.as_tensor(np.stack([gx.ravel(), gy.ravel()], axis=1), dtype=torch.float64)
+    for ax, t in zip(axes, times):
+        with torch.no_grad():
+            density = log_density(float(t), points).exp().reshape(gx.shape).numpy()
+            v = field(torch.tensor(float(t), dtype=torch.float64), points).numpy()
+        ax.pcolormesh(gx, gy, density, cmap="viridis", shading="auto")
+        ax.streamplot(xs, ys, v[:, 0].reshape(gx.shape), v[:, 1].reshape(gx.shape),
+                      color="white", linewidth=0.6, density=0.8, arrowsize=0.7)
+        ax.set_xlim(*xlim)
+        ax.set_ylim(*ylim)
+        ax.set_aspect("equal")
+        ax.set_xlabel("$x_1$")
+        ax.set_title(f"t = {t:g}", fontsize="medium")
+    axes[0].set_ylabel("$x_2$")
+    return axes[0].figure
+
+
+
+__all__ += ["TimedLoss", "plot_training_comparison", "solve_field", "plot_solver_steps",
+            "plot_field_over_time"]
 
 
 # -- Lecture 10: continuous normalizing flows ---------------------------------------------------
@@ -2840,34 +2784,3 @@ def plot_architecture_costs(rows, *, axes: Sequence[Axes] | None = None) -> Figu
     axes[1].legend(fontsize="small", loc="lower right")
     return axes[0].figure
 
-
-def plot_field_over_time(field: Callable, log_density: Callable, times: Sequence[float], *,
-                         xlim: tuple[float, float] = (-4.5, 4.5),
-                         ylim: tuple[float, float] = (-4.5, 4.5), resolution: int = 90,
-                         axes: Sequence[Axes] | None = None) -> Figure:
-    """A time-dependent field and the density it carries, one panel per time: the density
-    ``p_t = exp(log_density(t, x))`` as a colour map (each panel on its own scale) under the
-    streamlines of ``field(t, x)``. Both take points of shape ``(n, 2)`` in float64."""
-    if axes is None:
-        axes = plt.subplots(1, len(times), figsize=(2.9 * len(times), 3.1),
-                            layout="constrained", squeeze=False)[1][0]
-    xs, ys = np.linspace(*xlim, resolution), np.linspace(*ylim, resolution)
-    gx, gy = np.meshgrid(xs, ys)
-    points = torch.as_tensor(np.stack([gx.ravel(), gy.ravel()], axis=1), dtype=torch.float64)
-    for ax, t in zip(axes, times):
-        with torch.no_grad():
-            density = log_density(float(t), points).exp().reshape(gx.shape).numpy()
-            v = field(torch.tensor(float(t), dtype=torch.float64), points).numpy()
-        ax.pcolormesh(gx, gy, density, cmap="viridis", shading="auto")
-        ax.streamplot(xs, ys, v[:, 0].reshape(gx.shape), v[:, 1].reshape(gx.shape),
-                      color="white", linewidth=0.6, density=0.8, arrowsize=0.7)
-        ax.set_xlim(*xlim)
-        ax.set_ylim(*ylim)
-        ax.set_aspect("equal")
-        ax.set_xlabel("$x_1$")
-        ax.set_title(f"t = {t:g}", fontsize="medium")
-    axes[0].set_ylabel("$x_2$")
-    return axes[0].figure
-
-
-__all__ += ["plot_field_over_time"]

@@ -955,29 +955,42 @@ __all__ += ["euler_explorer", "FLUX_FIELDS", "flux_box_explorer", "MOVING_DENSIT
 
 # -- Lecture 11: flow matching ----------------------------------------------------------------
 
-from .plotting import _check_paths, _path_window, plot_paths  # noqa: E402
+from .plotting import plot_trajectories  # noqa: E402
 
 
-def path_explorer(paths: dict, times, *, background=None, trails: int = 60,
-                  xlim: tuple[float, float] | None = None,
-                  ylim: tuple[float, float] | None = None) -> FigureExplorer:
-    """A time slider over precomputed paths from noise to data (:func:`plot_paths`): each
-    panel (title -> points ``(len(times), n, 2)``) shows where its points are at the chosen
-    ``t``, over the whole paths of the first ``trails`` points (thin grey lines). The window
-    stays the same at every ``t``. Nothing is integrated when the slider moves."""
-    paths = _check_paths(paths, times)
-    auto_x, auto_y = _path_window(paths, background)
-    window = {"xlim": xlim or auto_x, "ylim": ylim or auto_y}
-    slider = widgets.SelectionSlider(options=[(f"{t:.2f}", i) for i, t in enumerate(times)],
-                                     value=0, description="t", continuous_update=False,
-                                     layout=widgets.Layout(width="420px"))
+def path_explorer(paths: dict, times: Sequence[float], *, data=None, tracked: int = 8,
+                  t: float = 0.0) -> FigureExplorer:
+    """A time slider over several sets of precomputed paths side by side, each drawn as in
+    :func:`~course_lib.plotting.plot_trajectories` (points coloured by ``log p_t`` on the
+    panel's own scale, the first ``tracked`` paths traced up to ``t``).
 
-    def draw(figure: Figure, index: int) -> None:
+    Args:
+        paths: title -> ``(z_t, log_p)`` of shapes ``(len(times), n, 2)`` and
+            ``(len(times), n)``, e.g. from ``CNF.trajectory``.
+        data: optional data samples, drawn in light grey in every panel.
+
+    Moving the slider only picks one of ``times``; nothing is integrated.
+    """
+    times = [float(v) for v in times]
+    for name, (z_t, log_p) in paths.items():
+        if len(times) < 2 or len(z_t) != len(times) or len(log_p) != len(times):
+            raise ValueError(f"path_explorer: expected one time per row of the paths {name!r}, "
+                             f"got {len(times)} times for {len(z_t)} rows")
+    step = (times[-1] - times[0]) / (len(times) - 1)
+
+    def draw(figure: Figure, t: float) -> None:
+        index = int(np.argmin(np.abs(np.asarray(times) - t)))
         axes = figure.subplots(1, len(paths), squeeze=False)[0]
-        plot_paths(paths, times, index, background=background, trails=trails, axes=axes,
-                   **window)
+        for ax, (name, (z_t, log_p)) in zip(axes, paths.items()):
+            plot_trajectories(z_t, log_p, times, index, ax=ax, tracked=tracked, data=data,
+                              colorbar=False)
+            ax.set_title(f"{name}\n$t$ = {times[index]:.2f}", fontsize="medium")
+            ax.set_xlabel("$x_1$")
+            ax.set_ylabel("$x_2$")
 
-    return FigureExplorer({"index": slider}, draw, figsize=(3.4 * len(paths), 3.6))
+    slider = widgets.FloatSlider(value=t, min=times[0], max=times[-1], step=step,
+                                 description="t", continuous_update=False, readout_format=".2f")
+    return FigureExplorer({"t": slider}, draw, figsize=(3.6 * len(paths), 4.0))
 
 
 __all__ += ["path_explorer"]
@@ -1005,6 +1018,7 @@ def trajectory_explorer(paths, log_p, times: Sequence[float], *, data=None,
     def draw(figure: Figure, t: float) -> None:
         index = int(np.argmin(np.abs(np.asarray(times) - t)))
         left, right = figure.subplots(1, 2, width_ratios=[1.15, 1])
+        figure.get_layout_engine().set(wspace=0.08)  # keeps the colour bar off the right panel
         plot_trajectories(paths, log_p, times, index, ax=left, tracked=tracked, data=data)
         plot_log_density_paths(log_p, times, index, ax=right, tracked=tracked)
 
@@ -1041,7 +1055,7 @@ def hutchinson_explorer(f: Callable[[torch.Tensor], torch.Tensor], z: torch.Tens
         estimates = divergence_hutchinson(f, points, k, noise, create_graph=False,
                                           generator=torch.Generator().manual_seed(seed))
         values = estimates.detach().numpy().astype(float)
-        spread = 4 * np.sqrt(per_probe["gaussian"])  # one window for every choice
+        spread = 5 * np.sqrt(per_probe["gaussian"])  # one window for every choice
         edges = np.linspace(exact - spread, exact + spread, 61)
         left.hist(np.clip(values, edges[0], edges[-1]), bins=edges, density=True,
                   color=HUTCHINSON_COLOURS[noise], alpha=0.6, label=f"{draws} estimates")
