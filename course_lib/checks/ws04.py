@@ -125,4 +125,4 @@ def ex04_4(train_realnvp):
     if nll > 2.1:
         raise Fail(f"the test NLL of your model is {nll:.3f} nats, above 2.1: train for more steps or with "
                    "more layers; is the objective the forward KL on samples of two_moons?")
-    return f"test NLL {nll:.3f} nats"
+    return "the test NLL is below 2.1 nats"

@@ -109,7 +109,7 @@ def ex06_3(maf_forward):
         raise Fail("inverting your samples does not give back z: compute x_i = z_i * exp(s_i) + mu_i with "
                    "mu_i, s_i from the x generated so far")
     require(torch.allclose(ld, s.sum(1), atol=1e-8), "x is right but the log-det is not: log|det J_f| = sum s")
-    return f"correct ({calls} passes for d = {d})"
+    return "correct: one pass per dimension"
 
 
 @check("ex06_4", WS, "which direction is fast")

@@ -85,7 +85,7 @@ def train_realnvp():
     ### BEGIN SOLUTION
     torch.manual_seed(0)
     model = models.realnvp(2, 6, 32)
-    fit(model, datasets.get("two_moons"), steps=800, batch_size=256, lr=2e-3)
+    fit(model, datasets.get("two_moons"), steps=800, batch_size=256, lr=5e-3, clip_grad=1.0)
     return model
     ### END SOLUTION
 
