@@ -132,12 +132,12 @@ def nsf(dim: int, n_layers: int = 4, hidden: int = 64, bins: int = 8,
     couplings rather than ``RQSAutoregressive`` layers (both directions in one pass; in 2D a
     MADE only adds an unconditioned spline); the elementwise spline, which stretches each
     coordinate before any conditioner reads it; ReLU conditioners with two hidden layers
-    of width ``hidden`` whose first layer has its hinges spread over the spline interval
-    with gain 10 (``spread_hinges``). Train it with ``fit(model, data, schedule="cosine")``.
+    of width ``hidden`` whose first layer has its hinges spread over ``[-3, 3]`` with gain
+    16 (``spread_hinges``). Train it with ``fit(model, data, schedule="cosine")``.
     """
     if isinstance(n_layers, bool) or not isinstance(n_layers, int) or n_layers < 1:
         raise ValueError(f"nsf: n_layers must be a positive integer, got {n_layers!r}")
-    layers = [F.RQSCoupling(dim, bins, tail_bound, hidden, parity=k % 2, init_gain=10.0)
+    layers = [F.RQSCoupling(dim, bins, tail_bound, hidden, parity=k % 2, init_gain=16.0)
               for k in range(n_layers)]
     return NormalizingFlow(dim, [*layers, F.RQSpline(dim, bins, tail_bound)])
 
