@@ -76,6 +76,20 @@ class TimeLimit(Exception):
     pass
 
 
+def fresh_generator() -> torch.Generator:
+    """A generator with a new seed each call: checks draw fresh inputs, so a hard-coded
+    answer cannot pass."""
+    return torch.Generator().manual_seed(torch.seed() % 2**31)
+
+
+def answer_pair(result, name: str, shape: tuple) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unpack an answer that must be ``(output, log_det)`` with the given output shape."""
+    require(isinstance(result, tuple) and len(result) == 2,
+            f"{name} should return a pair (output, log_det), got {type(result).__name__}")
+    return (as_tensor(result[0], f"the output of {name}", shape),
+            as_tensor(result[1], f"the log-det of {name}", shape[:1]))
+
+
 def require(condition: bool, message: str) -> None:
     """Fail the check with ``message`` unless ``condition`` holds."""
     if not condition:

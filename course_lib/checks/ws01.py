@@ -4,14 +4,11 @@ from __future__ import annotations
 import torch
 from torch.distributions import Normal
 
-from .core import as_tensor, call, check, require
+from .core import as_tensor, call, check, fresh_generator, require
 
 WS = "01_change_of_variables_1d"
 STD = Normal(torch.tensor(0.0, dtype=torch.float64), torch.tensor(1.0, dtype=torch.float64))
 
-
-def _gen():
-    return torch.Generator().manual_seed(torch.seed() % 2**31)
 
 
 def _close(a, b, tol=1e-6):
@@ -20,7 +17,7 @@ def _close(a, b, tol=1e-6):
 
 @check("ex01_1", WS, "density of x = a z + b")
 def ex01_1(pushed_density_affine):
-    g = _gen()
+    g = fresh_generator()
     for a in (2.0 + torch.rand(1, generator=g).item(), -(0.5 + torch.rand(1, generator=g).item())):
         b = (torch.rand(1, generator=g).item() - 0.5) * 6
         x = b + 3 * abs(a) * torch.randn(50, generator=g, dtype=torch.float64)
@@ -47,7 +44,7 @@ def ex01_1(pushed_density_affine):
 
 @check("ex01_2", WS, "the log-normal density")
 def ex01_2(lognormal_pdf):
-    g = _gen()
+    g = fresh_generator()
     x = torch.rand(60, generator=g, dtype=torch.float64) * 6 + 0.02
     got = as_tensor(call(lognormal_pdf, x, label="x > 0"), "lognormal_pdf(x)", shape=x.shape)
     want = STD.log_prob(torch.log(x)).exp() / x
@@ -65,7 +62,7 @@ def ex01_2(lognormal_pdf):
 
 @check("ex01_3", WS, "the general 1D change of variables")
 def ex01_3(pushed_density):
-    g = _gen()
+    g = fresh_generator()
     maps = {  # name: (f^-1, d f^-1/dx, sample of x in the range)
         "x = -2z + 1 (decreasing)": (lambda x: (1 - x) / 2, lambda x: torch.full_like(x, -0.5),
                                      lambda n: torch.randn(n, generator=g, dtype=torch.float64) * 3),
@@ -93,7 +90,7 @@ def ex01_3(pushed_density):
 
 @check("ex01_4", WS, "a uniform variable through a x + b")
 def ex01_4(uniform_pushed):
-    g = _gen()
+    g = fresh_generator()
     for a, b in ((3.0, 1.0), (2 + 3 * torch.rand(1, generator=g).item(), torch.randn(1, generator=g).item()),
                  (-(1 + torch.rand(1, generator=g).item()), 0.5)):
         lo, hi = min(b, a + b), max(b, a + b)
@@ -121,7 +118,7 @@ def ex01_4(uniform_pushed):
 
 @check("ex01_5", WS, "probability of an interval through the base")
 def ex01_5(prob_interval):
-    g = _gen()
+    g = fresh_generator()
     for a in (1.5, -0.7 - torch.rand(1, generator=g).item()):
         b = torch.randn(1, generator=g).item()
         lo = b + torch.randn(1, generator=g).item()

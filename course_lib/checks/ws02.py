@@ -5,13 +5,10 @@ import torch
 from torch.distributions import MultivariateNormal
 
 from ..jacobian import jacobian
-from .core import as_tensor, call, check, require
+from .core import as_tensor, call, check, fresh_generator, require
 
 WS = "02_jacobian_geometry"
 
-
-def _gen():
-    return torch.Generator().manual_seed(torch.seed() % 2**31)
 
 
 def wavy_map(z: torch.Tensor) -> torch.Tensor:
@@ -27,7 +24,7 @@ def _random_matrices(g, n=6):
 
 @check("ex02_1", WS, "a Jacobian by hand")
 def ex02_1(jacobian_by_hand):
-    z = torch.randn(16, 2, generator=_gen(), dtype=torch.float64)
+    z = torch.randn(16, 2, generator=fresh_generator(), dtype=torch.float64)
     got = as_tensor(call(jacobian_by_hand, z, label="a batch of 16 points"), "jacobian_by_hand(z)",
                     shape=(16, 2, 2))
     want = jacobian(wavy_map, z)
@@ -44,7 +41,7 @@ def ex02_1(jacobian_by_hand):
 
 @check("ex02_2", WS, "a Jacobian by autograd")
 def ex02_2(jacobian_autograd):
-    g = _gen()
+    g = fresh_generator()
     W = torch.randn(3, 3, generator=g, dtype=torch.float64)
     maps = {"a linear map": lambda z: z @ W.T, "a nonlinear map": lambda z: torch.tanh(z @ W.T) + z ** 3 / 3}
     z = torch.randn(5, 3, generator=g, dtype=torch.float64)
@@ -66,7 +63,7 @@ def ex02_2(jacobian_autograd):
 
 @check("ex02_3", WS, "area of the image of a region")
 def ex02_3(image_area):
-    g = _gen()
+    g = fresh_generator()
     for A in _random_matrices(g):
         area = 0.5 + 2 * torch.rand(1, generator=g).item()
         got = as_tensor(call(image_area, A.clone(), area, label=f"A = {A.tolist()}"), "image_area(A, area)")
@@ -82,7 +79,7 @@ def ex02_3(image_area):
 
 @check("ex02_4", WS, "the density of x = A z")
 def ex02_4(log_density_linear):
-    g = _gen()
+    g = fresh_generator()
     for A in _random_matrices(g, 4):
         x = 2 * torch.randn(10, 2, generator=g, dtype=torch.float64)
         got = as_tensor(call(log_density_linear, x, A.clone(), label=f"A = {A.tolist()}"),
@@ -102,7 +99,7 @@ def ex02_4(log_density_linear):
 
 @check("ex02_5", WS, "when z + k sin z stops being invertible")
 def ex02_5(is_invertible):
-    g = _gen()
+    g = fresh_generator()
     ks = torch.cat([torch.rand(4, generator=g) * 2 - 1, 1 + 2 * torch.rand(3, generator=g),
                     -1 - 2 * torch.rand(3, generator=g), torch.tensor([1.0, -1.0])]).tolist()
     for k in ks:

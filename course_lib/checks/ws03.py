@@ -10,13 +10,10 @@ from ..flows import Affine, Compose, Planar, Radial
 from ..jacobian import log_abs_det_bruteforce
 from ..model import NormalizingFlow
 from ..targets import banana_log_prob  # the worksheet's target, importable from here too
-from .core import Fail, as_tensor, call, check, require
+from .core import Fail, as_tensor, call, check, fresh_generator, require
 
 WS = "03_composing_flows"
 
-
-def _gen():
-    return torch.Generator().manual_seed(torch.seed() % 2**31)
 
 
 def _random_stack(g):
@@ -31,7 +28,7 @@ def _random_stack(g):
 
 @check("ex03_1", WS, "log-likelihood of a composed flow")
 def ex03_1(composed_log_prob):
-    g = _gen()
+    g = fresh_generator()
     flows = _random_stack(g)
     base = lambda z: Normal(0.0, 1.0).log_prob(z).sum(dim=1)
     model = NormalizingFlow(2, flows).double()
@@ -59,7 +56,7 @@ def ex03_1(composed_log_prob):
 
 @check("ex03_2", WS, "planar log-det by the matrix determinant lemma")
 def ex03_2(planar_log_det):
-    g = _gen()
+    g = fresh_generator()
     for trial in range(3):
         d = (2, 3, 5)[trial]
         w = torch.randn(d, generator=g, dtype=torch.float64)
@@ -88,7 +85,7 @@ def ex03_2(planar_log_det):
 
 @check("ex03_3", WS, "one maximum-likelihood step")
 def ex03_3(mle_step):
-    g = _gen()
+    g = fresh_generator()
     torch.manual_seed(int(torch.randint(0, 2**31, (1,), generator=g)))
     model = NormalizingFlow(2, [Affine(2), Planar(2), Planar(2)]).double()
     batch = 1.5 * torch.randn(64, 2, generator=g, dtype=torch.float64) + 1

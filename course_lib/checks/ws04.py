@@ -7,13 +7,10 @@ from torch import nn
 from .. import datasets
 from ..jacobian import log_abs_det_bruteforce
 from ..model import NormalizingFlow
-from .core import Fail, as_tensor, call, check, require
+from .core import Fail, answer_pair, as_tensor, call, check, fresh_generator, require
 
 WS = "04_coupling_layers"
 
-
-def _gen():
-    return torch.Generator().manual_seed(torch.seed() % 2**31)
 
 
 def _nets(d, g):
@@ -37,20 +34,14 @@ def reference_forward(z, mask, s_net, t_net):
     return x, (s * mask).sum(dim=1)
 
 
-def _pair(result, name, shape):
-    require(isinstance(result, tuple) and len(result) == 2,
-            f"{name} should return a pair (output, log_det), got {type(result).__name__}")
-    return as_tensor(result[0], f"the output of {name}", shape), as_tensor(result[1], f"the log-det of {name}",
-                                                                       shape[:1])
-
 
 @check("ex04_1", WS, "affine coupling, forward")
 def ex04_1(coupling_forward):
-    g = _gen()
+    g = fresh_generator()
     for d in (2, 5):
         s_net, t_net, mask = *_nets(d, g), _mask(d, g)
         z = torch.randn(8, d, generator=g, dtype=torch.float64)
-        x, log_det = _pair(call(coupling_forward, z, mask, s_net, t_net, label=f"d = {d}"),
+        x, log_det = answer_pair(call(coupling_forward, z, mask, s_net, t_net, label=f"d = {d}"),
                            "coupling_forward", (8, d))
         want_x, want_ld = (v.detach() for v in reference_forward(z, mask, s_net, t_net))
         require(torch.allclose(x[:, ~mask], z[:, ~mask]), f"for d = {d} the coordinates where mask is False "
@@ -73,12 +64,12 @@ def ex04_1(coupling_forward):
 
 @check("ex04_2", WS, "affine coupling, inverse")
 def ex04_2(coupling_inverse):
-    g = _gen()
+    g = fresh_generator()
     for d in (2, 5):
         s_net, t_net, mask = *_nets(d, g), _mask(d, g)
         z = torch.randn(8, d, generator=g, dtype=torch.float64)
         x, ld = (v.detach() for v in reference_forward(z, mask, s_net, t_net))
-        z_back, inv_ld = _pair(call(coupling_inverse, x, mask, s_net, t_net, label=f"d = {d}"),
+        z_back, inv_ld = answer_pair(call(coupling_inverse, x, mask, s_net, t_net, label=f"d = {d}"),
                                "coupling_inverse", (8, d))
         x_a = x * ~mask
         wrong = torch.where(mask, (x - t_net(x_a)) * torch.exp(s_net(x_a)), x).detach()

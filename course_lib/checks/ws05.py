@@ -5,18 +5,15 @@ import math
 
 import torch
 
-from .core import Fail, as_tensor, call, check, require
+from .core import Fail, as_tensor, call, check, fresh_generator, require
 
 WS = "05_glow"
 
 
-def _gen():
-    return torch.Generator().manual_seed(torch.seed() % 2**31)
-
 
 @check("ex05_1", WS, "ActNorm's data-dependent initialisation")
 def ex05_1(actnorm_init):
-    g = _gen()
+    g = fresh_generator()
     C = 3
     mean = torch.tensor([2.0, -1.0, 0.5], dtype=torch.float64)
     std = torch.tensor([0.5, 3.0, 1.5], dtype=torch.float64)
@@ -46,7 +43,7 @@ def ex05_1(actnorm_init):
 
 @check("ex05_2", WS, "the log-det of an LU 1x1 convolution")
 def ex05_2(conv1x1_log_det):
-    g = _gen()
+    g = fresh_generator()
     for c, h, w in ((3, 32, 32), (4, 8, 6), (5, 3, 7)):
         W = torch.randn(c, c, generator=g, dtype=torch.float64)
         got = as_tensor(call(conv1x1_log_det, W.clone(), h, w, label=f"a {c}x{c} weight on {h}x{w}"),
@@ -65,7 +62,7 @@ def ex05_2(conv1x1_log_det):
 
 @check("ex05_3", WS, "bits per dimension")
 def ex05_3(bits_per_dim):
-    g = _gen()
+    g = fresh_generator()
     for levels, D in ((17, 64), (256, 3 * 32 * 32)):
         nll = (torch.rand(1, generator=g).item() - 0.8) * D  # per image, in nats, data scaled to [0, 1]
         got = as_tensor(call(bits_per_dim, nll, D, levels, label=f"{levels} levels, D = {D}"),
@@ -85,7 +82,7 @@ def ex05_3(bits_per_dim):
 
 @check("ex05_4", WS, "squeeze")
 def ex05_4(squeeze):
-    g = _gen()
+    g = fresh_generator()
     x = torch.randn(2, 3, 6, 4, generator=g, dtype=torch.float64)
     y = as_tensor(call(squeeze, x.clone(), label="a batch of shape (2, 3, 6, 4)"), "squeeze(x)", (2, 12, 3, 2))
     for b in range(2):

@@ -4,13 +4,10 @@ from __future__ import annotations
 import torch
 
 from ..flows import MADE
-from .core import Fail, as_tensor, call, check, require
+from .core import Fail, answer_pair, as_tensor, call, check, fresh_generator, require
 
 WS = "06_autoregressive_flows"
 
-
-def _gen():
-    return torch.Generator().manual_seed(torch.seed() % 2**31)
 
 
 def reference_masks(degrees: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -36,15 +33,10 @@ def random_conditioner(d, g):
     return conditioner
 
 
-def _pair(result, name, shape):
-    require(isinstance(result, tuple) and len(result) == 2, f"{name} should return a pair (output, log_det)")
-    return as_tensor(result[0], f"the output of {name}", shape), as_tensor(result[1], f"the log-det of {name}",
-                                                                       shape[:1])
-
 
 @check("ex06_1", WS, "MADE masks from degrees")
 def ex06_1(made_masks):
-    g = _gen()
+    g = fresh_generator()
     for d, hidden in ((3, (4,)), (5, (8, 6))):
         order = torch.randperm(d, generator=g)
         inputs = torch.empty(d, dtype=torch.long)
@@ -75,13 +67,13 @@ def ex06_1(made_masks):
 
 @check("ex06_2", WS, "MAF density direction in one pass")
 def ex06_2(maf_inverse):
-    g = _gen()
+    g = fresh_generator()
     d = 4
     cond = random_conditioner(d, g)
     x = torch.randn(10, d, generator=g, dtype=torch.float64)
     mu, s = (v.detach() for v in cond(x))
     cond.calls = 0
-    z, ld = _pair(call(maf_inverse, x.clone(), cond, label="d = 4"), "maf_inverse", (10, d))
+    z, ld = answer_pair(call(maf_inverse, x.clone(), cond, label="d = 4"), "maf_inverse", (10, d))
     require(cond.calls == 1, f"your inverse called the conditioner {cond.calls} times: all of x is known, so one "
                              "pass gives every mu_i(x_<i) and s_i(x_<i) at once")
     require(not torch.allclose(z, (x - mu) * torch.exp(s), atol=1e-8),
@@ -95,11 +87,11 @@ def ex06_2(maf_inverse):
 
 @check("ex06_3", WS, "MAF sampling direction in d passes")
 def ex06_3(maf_forward):
-    g = _gen()
+    g = fresh_generator()
     d = 5
     cond = random_conditioner(d, g)
     z = torch.randn(10, d, generator=g, dtype=torch.float64)
-    x, ld = _pair(call(maf_forward, z.clone(), cond, label="d = 5"), "maf_forward", (10, d))
+    x, ld = answer_pair(call(maf_forward, z.clone(), cond, label="d = 5"), "maf_forward", (10, d))
     calls = cond.calls
     mu, s = (v.detach() for v in cond(x))
     z_back = (x - mu) * torch.exp(-s)
@@ -114,7 +106,7 @@ def ex06_3(maf_forward):
 
 @check("ex06_4", WS, "which direction is fast")
 def ex06_4(passes_needed):
-    g = _gen()
+    g = fresh_generator()
     d = int(torch.randint(3, 50, (1,), generator=g))
     want = {("MAF", "density"): 1, ("MAF", "sampling"): d, ("IAF", "density"): d, ("IAF", "sampling"): 1}
     for (flow, op), n in want.items():

@@ -3,13 +3,10 @@ from __future__ import annotations
 
 import torch
 
-from .core import Fail, as_tensor, call, check, require
+from .core import Fail, as_tensor, call, check, fresh_generator, require
 
 WS = "07_spline_and_residual_flows"
 
-
-def _gen():
-    return torch.Generator().manual_seed(torch.seed() % 2**31)
 
 
 def _bin(g):
@@ -32,7 +29,7 @@ def reference_bin(x, xk, xk1, yk, yk1, dk, dk1):
 
 @check("ex07_1", WS, "a spline bin")
 def ex07_1(rq_bin):
-    g = _gen()
+    g = fresh_generator()
     for _ in range(3):
         knots = _bin(g)
         x = knots[0] + (knots[1] - knots[0]) * torch.rand(20, generator=g, dtype=torch.float64)
@@ -53,7 +50,7 @@ def ex07_1(rq_bin):
 
 @check("ex07_2", WS, "the slope of a spline bin")
 def ex07_2(rq_bin_derivative):
-    g = _gen()
+    g = fresh_generator()
     for _ in range(3):
         knots = _bin(g)
         x = knots[0] + (knots[1] - knots[0]) * torch.rand(20, generator=g, dtype=torch.float64)
@@ -75,7 +72,7 @@ def ex07_2(rq_bin_derivative):
 
 @check("ex07_3", WS, "the power-series log-det")
 def ex07_3(series_log_det):
-    g = _gen()
+    g = fresh_generator()
     d = 4
     A = torch.randn(3, d, d, generator=g, dtype=torch.float64)
     J = 0.7 * A / torch.linalg.matrix_norm(A, ord=2)[:, None, None]  # spectral norm 0.7 < 1
@@ -102,7 +99,7 @@ def ex07_3(series_log_det):
 
 @check("ex07_4", WS, "inverting a residual block by fixed points")
 def ex07_4(fixed_point_inverse):
-    g = _gen()
+    g = fresh_generator()
     W = torch.randn(3, 3, generator=g, dtype=torch.float64)
     W = 0.8 * W / torch.linalg.matrix_norm(W, ord=2)
     res = lambda z: torch.tanh(z @ W.T)  # Lipschitz constant at most 0.8

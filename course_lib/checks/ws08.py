@@ -8,18 +8,15 @@ import torch
 from ..flows import Affine
 from ..model import NormalizingFlow
 from ..targets import banana_log_prob
-from .core import Fail, as_tensor, call, check, require
+from .core import Fail, as_tensor, call, check, fresh_generator, require
 
 WS = "08_forward_vs_reverse_kl"
 
 
-def _gen():
-    return torch.Generator().manual_seed(torch.seed() % 2**31)
-
 
 @check("ex08_1", WS, "the reverse-KL loss")
 def ex08_1(reverse_kl_loss):
-    g = _gen()
+    g = fresh_generator()
     scale, shift = 0.5 + torch.rand(2, generator=g, dtype=torch.float64), torch.randn(2, generator=g, dtype=torch.float64)
     model = NormalizingFlow(2, [Affine(2, scale=scale, shift=shift)]).double()
     log_z = 3.0 * torch.rand(1, generator=g).item()
@@ -39,7 +36,7 @@ def ex08_1(reverse_kl_loss):
 
 @check("ex08_2", WS, "effective sample size")
 def ex08_2(effective_sample_size):
-    g = _gen()
+    g = fresh_generator()
     for shift in (0.0, 1000.0):
         log_w = 2 * torch.randn(500, generator=g, dtype=torch.float64) + shift
         got = as_tensor(call(effective_sample_size, log_w.clone(), label=f"log-weights around {shift:.0f}"),
@@ -59,7 +56,7 @@ def ex08_2(effective_sample_size):
 
 @check("ex08_3", WS, "estimating log Z")
 def ex08_3(log_normaliser):
-    g = _gen()
+    g = fresh_generator()
     for shift in (0.3, 800.0):
         log_w = torch.randn(400, generator=g, dtype=torch.float64) + shift
         got = as_tensor(call(log_normaliser, log_w.clone(), label=f"log-weights around {shift:.0f}"),

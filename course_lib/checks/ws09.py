@@ -8,13 +8,10 @@ import torch
 
 from ..continuity import divergence_integral, outward_flux
 from ..jacobian import divergence_exact
-from .core import Fail, as_tensor, call, check, require
+from .core import Fail, as_tensor, call, check, fresh_generator, require
 
 WS = "09_continuity_equation"
 
-
-def _gen():
-    return torch.Generator().manual_seed(torch.seed() % 2**31)
 
 
 def _field(g, d):
@@ -25,7 +22,7 @@ def _field(g, d):
 
 @check("ex09_1", WS, "d log p / dt along a trajectory")
 def ex09_1(dlogp_dt):
-    g = _gen()
+    g = fresh_generator()
     for d in (2, 4):
         f = _field(g, d)
         z = torch.randn(7, d, generator=g, dtype=torch.float64)
@@ -46,7 +43,7 @@ def ex09_1(dlogp_dt):
 
 @check("ex09_2", WS, "the log-density under dz/dt = a z")
 def ex09_2(log_density_along):
-    g = _gen()
+    g = fresh_generator()
     for _ in range(3):
         a = (torch.rand(1, generator=g).item() - 0.5) * 3
         t = torch.rand(1, generator=g).item() * 2
@@ -69,7 +66,7 @@ def ex09_2(log_density_along):
 
 @check("ex09_3", WS, "Euler's method")
 def ex09_3(euler):
-    g = _gen()
+    g = fresh_generator()
     for n in (1, 7, 40):
         a = (torch.rand(1, generator=g).item() - 0.5) * 2
         t1 = 0.5 + torch.rand(1, generator=g).item()
@@ -93,7 +90,7 @@ def ex09_3(euler):
 
 @check("ex09_4", WS, "net outflow through a box")
 def ex09_4(net_outflow):
-    g = _gen()
+    g = fresh_generator()
     A = torch.randn(2, 2, generator=g, dtype=torch.float64)
     p = lambda z: torch.exp(-0.5 * (z ** 2).sum(1)) / (2 * math.pi)
     f = lambda z: torch.tanh(z @ A.T) + 0.5 * z

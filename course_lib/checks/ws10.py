@@ -7,13 +7,10 @@ import torch
 from torch.distributions import MultivariateNormal
 
 from ..jacobian import divergence_exact
-from .core import Fail, as_tensor, call, check, require
+from .core import Fail, as_tensor, call, check, fresh_generator, require
 
 WS = "10_continuous_flows"
 
-
-def _gen():
-    return torch.Generator().manual_seed(torch.seed() % 2**31)
 
 
 def _field(g, d=2):
@@ -33,7 +30,7 @@ def _pushed_gaussian(A):
 
 @check("ex10_1", WS, "the augmented dynamics")
 def ex10_1(augmented_dynamics):
-    g = _gen()
+    g = fresh_generator()
     f = _field(g)
     func = call(augmented_dynamics, f, label="a 2D field")
     require(callable(func), "augmented_dynamics(f) should return a function of (t, y)")
@@ -53,7 +50,7 @@ def ex10_1(augmented_dynamics):
 
 @check("ex10_2", WS, "Hutchinson's estimator with given probes")
 def ex10_2(hutchinson):
-    g = _gen()
+    g = fresh_generator()
     W = torch.randn(4, 4, generator=g, dtype=torch.float64)
     f = lambda z: torch.tanh(z @ W.T)
     z = torch.randn(5, 4, generator=g, dtype=torch.float64)
@@ -72,7 +69,7 @@ def ex10_2(hutchinson):
 
 @check("ex10_3", WS, "log p(x) by integrating from data back to the base")
 def ex10_3(cnf_log_prob):
-    g = _gen()
+    g = fresh_generator()
     A, f = _linear(g)
     M, pushed = _pushed_gaussian(A)
     x = pushed.sample((8,))
@@ -96,7 +93,7 @@ def ex10_3(cnf_log_prob):
 
 @check("ex10_4", WS, "sampling forward with the log-density")
 def ex10_4(cnf_sample_and_log_prob):
-    g = _gen()
+    g = fresh_generator()
     A, f = _linear(g)
     M, pushed = _pushed_gaussian(A)
     z0 = torch.randn(8, 2, generator=g, dtype=torch.float64)

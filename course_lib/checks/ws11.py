@@ -5,13 +5,10 @@ import torch
 from torch.distributions import MultivariateNormal
 
 from ..continuous import CNF
-from .core import Fail, as_tensor, call, check, require
+from .core import Fail, as_tensor, call, check, fresh_generator, require
 
 WS = "11_flow_matching"
 
-
-def _gen():
-    return torch.Generator().manual_seed(torch.seed() % 2**31)
 
 
 def gaussian_data() -> MultivariateNormal:
@@ -21,7 +18,7 @@ def gaussian_data() -> MultivariateNormal:
 
 @check("ex11_1", WS, "the conditional flow-matching loss")
 def ex11_1(fm_loss):
-    g = _gen()
+    g = fresh_generator()
     W = torch.randn(2, 3, generator=g, dtype=torch.float64)
     field = lambda t, x: torch.tanh(torch.cat([x, t[:, None]], 1) @ W.T)
     x1, x0 = (torch.randn(16, 2, generator=g, dtype=torch.float64) for _ in range(2))
@@ -64,7 +61,7 @@ def ex11_2(train_flow_matching):
 @check("ex11_3", WS, "counting vector-field evaluations")
 def ex11_3(count_evaluations):
     from .. import models
-    g = _gen()
+    g = fresh_generator()
     torch.manual_seed(int(torch.randint(0, 2**31, (1,), generator=g)))
     cnf = models.cnf(2, hidden=16, n_hidden=2).double()
     x = gaussian_data().sample((64,)).double()

@@ -5,13 +5,10 @@ import torch
 
 from ..flows import Affine, Planar
 from ..model import NormalizingFlow
-from .core import Fail, as_tensor, call, check, require
+from .core import Fail, as_tensor, call, check, fresh_generator, require
 
 WS = "12_applications"
 
-
-def _gen():
-    return torch.Generator().manual_seed(torch.seed() % 2**31)
 
 
 def _reference_auroc(normal, anomalous):
@@ -22,7 +19,7 @@ def _reference_auroc(normal, anomalous):
 
 @check("ex12_1", WS, "anomaly scores from a density")
 def ex12_1(anomaly_scores):
-    g = _gen()
+    g = fresh_generator()
     model = NormalizingFlow(2, [Affine(2, scale=1 + torch.rand(2, generator=g), shift=torch.randn(2, generator=g)),
                                 Planar(2)]).double()
     x = 3 * torch.randn(30, 2, generator=g, dtype=torch.float64)
@@ -39,7 +36,7 @@ def ex12_1(anomaly_scores):
 
 @check("ex12_2", WS, "AUROC")
 def ex12_2(auroc):
-    g = _gen()
+    g = fresh_generator()
     cases = [(torch.randn(200, generator=g, dtype=torch.float64), torch.randn(150, generator=g, dtype=torch.float64) + 1),
              (torch.randint(0, 4, (60,), generator=g).double(), torch.randint(1, 5, (40,), generator=g).double())]
     for i, (normal, anomalous) in enumerate(cases):
@@ -57,7 +54,7 @@ def ex12_2(auroc):
 
 @check("ex12_3", WS, "a threshold for a false-positive rate")
 def ex12_3(threshold_for_fpr):
-    g = _gen()
+    g = fresh_generator()
     normal = torch.randn(1000, generator=g, dtype=torch.float64)
     for fpr in (0.01, 0.05, 0.2):
         got = as_tensor(call(threshold_for_fpr, normal.clone(), fpr, label=f"fpr = {fpr}"), "threshold")
@@ -70,7 +67,7 @@ def ex12_3(threshold_for_fpr):
 
 @check("ex12_4", WS, "log q(z | x) of a flow posterior")
 def ex12_4(flow_posterior):
-    g = _gen()
+    g = fresh_generator()
     torch.manual_seed(int(torch.randint(0, 2**31, (1,), generator=g)))
     flows = [Planar(2).double() for _ in range(3)]
     with torch.no_grad():
