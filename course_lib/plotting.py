@@ -2130,17 +2130,21 @@ def _running_mean(values: np.ndarray, width: int) -> np.ndarray:
 
 def plot_training_comparison(runs: dict, gaps: dict, *, loss_labels: dict | None = None,
                              loss_lines: dict | None = None, smooth: int = 50,
+                             quality_label: str = "test NLL $-$ entropy (nats)",
                              axes: Sequence[Axes] | None = None) -> Figure:
     """Training methods against CPU time: each run's training loss in a panel of its own (a
-    light line per step, a running mean of ``smooth`` steps on top; different methods have
-    losses in different units), then the quality of every run in one last panel.
+    light line per step, a running mean of ``smooth`` steps on top, or of a tenth of the run
+    if that is shorter; different methods have losses in different units), then the quality
+    of every run in one last panel.
 
     Args:
         runs: label -> :class:`TimedLoss` that recorded the run.
-        gaps: label -> ``(seconds, gap)``, the test NLL minus the entropy at checkpoints
-            (from :meth:`TimedLoss.evaluate`); 0 is the best any model can do.
+        gaps: label -> ``(seconds, gap)`` at checkpoints (from :meth:`TimedLoss.evaluate`):
+            the test NLL minus the entropy, or another estimate of ``KL(data || model)``;
+            0 is the best any model can do.
         loss_labels: label -> the name of that run's loss (the y label of its panel).
         loss_lines: label -> ``(value, text)``, a dashed reference line in its loss panel.
+        quality_label: the y label of the quality panel.
     """
     names = list(runs)
     if axes is None:
@@ -2151,7 +2155,7 @@ def plot_training_comparison(runs: dict, gaps: dict, *, loss_labels: dict | None
     for ax, name in zip(axes, names):
         seconds, losses = np.asarray(runs[name].seconds), np.asarray(runs[name].losses)
         ax.plot(seconds, losses, color=colours[name], alpha=0.25, linewidth=0.6)
-        width = max(1, min(smooth, len(losses)))
+        width = max(1, min(smooth, len(losses) // 10))
         ax.plot(seconds[width - 1:], _running_mean(losses, width), color=colours[name],
                 linewidth=1.8, label=f"running mean of {width} steps")
         if name in loss_lines:
@@ -2167,14 +2171,17 @@ def plot_training_comparison(runs: dict, gaps: dict, *, loss_labels: dict | None
         ax.set_title(f"{name}: {len(losses)} steps", fontsize="medium")
         ax.legend(fontsize="small")
     quality = axes[len(names)]
+    lowest = 0.0
     for name in names:
         seconds, values = gaps[name]
         quality.plot(seconds, values, "o-", color=colours[name], label=name, markersize=4)
-    quality.axhline(0.0, color="black", linestyle="--", linewidth=1, label="entropy: best possible")
+        lowest = min(lowest, float(np.min(values)))
+    quality.axhline(0.0, color="black", linestyle="--", linewidth=1, label="0: a perfect model")
     quality.set_yscale("symlog", linthresh=0.1)
+    quality.set_ylim(bottom=1.2 * lowest)
     quality.set_xlabel("CPU seconds of training")
-    quality.set_ylabel("test NLL $-$ entropy (nats)")
-    quality.set_title("quality: gap to the entropy", fontsize="medium")
+    quality.set_ylabel(quality_label)
+    quality.set_title("quality at the checkpoints", fontsize="medium")
     quality.legend(fontsize="small")
     return axes[0].figure
 
@@ -2215,8 +2222,8 @@ def plot_solver_steps(fields: dict, z0: torch.Tensor, steps: Sequence[int] = (1,
     number of evaluations of ``f`` it took (``rtol = atol = 1e-5``).
     """
     if axes is None:
-        axes = plt.subplots(len(fields), len(steps) + 1, figsize=(2.3 * (len(steps) + 1),
-                                                                 2.4 * len(fields) + 0.2),
+        axes = plt.subplots(len(fields), len(steps) + 1, figsize=(2.0 * (len(steps) + 1),
+                                                                 2.15 * len(fields) + 0.2),
                             layout="constrained", squeeze=False)[1]
     axes = np.asarray(axes).reshape(len(fields), len(steps) + 1)
     angle = np.arctan2(z0[:, 1].numpy(), z0[:, 0].numpy())
@@ -2251,7 +2258,7 @@ def plot_field_over_time(field: Callable, log_density: Callable, times: Sequence
     ``p_t = exp(log_density(t, x))`` as a colour map (each panel on its own scale) under the
     streamlines of ``field(t, x)``. Both take points of shape ``(n, 2)`` in float64."""
     if axes is None:
-        axes = plt.subplots(1, len(times), figsize=(2.9 * len(times), 3.1),
+        axes = plt.subplots(1, len(times), figsize=(2.5 * len(times), 2.8),
                             layout="constrained", squeeze=False)[1][0]
     xs, ys = np.linspace(*xlim, resolution), np.linspace(*ylim, resolution)
     gx, gy = np.meshgrid(xs, ys)
@@ -2262,7 +2269,7 @@ def plot_field_over_time(field: Callable, log_density: Callable, times: Sequence
             v = field(torch.tensor(float(t), dtype=torch.float64), points).numpy()
         ax.pcolormesh(gx, gy, density, cmap="viridis", shading="auto")
         ax.streamplot(xs, ys, v[:, 0].reshape(gx.shape), v[:, 1].reshape(gx.shape),
-                      color="white", linewidth=0.6, density=0.8, arrowsize=0.7)
+                      color="white", linewidth=0.6, density=0.5, arrowsize=0.7)
         ax.set_xlim(*xlim)
         ax.set_ylim(*ylim)
         ax.set_aspect("equal")
@@ -2724,10 +2731,14 @@ def animate_cobweb(x: float = 1.0, lipschitz: Sequence[float] = (0.6, 1.6), *,
     def draw(i: int):
         for web, path in zip(webs, paths):
             web.set_data(path[:2 * i + 1, 0], path[:2 * i + 1, 1])
-        figure.suptitle(f"solving $z + c \\sin z = {x:g}$ by $z \\leftarrow x - c \\sin z$: "
-                        f"step {i}", fontsize="medium")
+        figure.suptitle(f"solving z + c sin z = {x:g} by iterating z <- {x:g} - c sin z: step {i}",
+                        fontsize="medium")
         return webs
 
+    # lay the figure out once, with the longest title: redoing the layout per frame is slow
+    draw(n_steps)
+    figure.canvas.draw()
+    figure.set_layout_engine("none")
     animation = FuncAnimation(figure, draw, frames=n_steps + 1, interval=interval)
     plt.close(figure)
     return animation
