@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Callable
 
+import torch
 from torch import Tensor, nn
 
-__all__ = ["MLP", "ConvNet"]
+__all__ = ["MLP", "ConvNet", "spread_hinges", "first_linear"]
 
 
 class MLP(nn.Module):
@@ -93,3 +94,25 @@ class ConvNet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
+
+def spread_hinges(layer: nn.Linear, spread: float = 3.0, gain: float = 1.0) -> None:
+    """Initialise the first layer of a ReLU conditioner so that it can bend anywhere.
+
+    Unit ``j`` computes ``gain * w_j . (u - c_j)`` with ``c_j`` uniform in
+    ``[-spread, spread]^d`` and ``w_j`` as torch initialised it (times the layer's mask, if
+    it has one): its hinge passes through a random point of the region where the inputs
+    lie (by default ``[-3, 3]``, the bulk of a standard normal) instead of near 0. A
+    ``gain`` above 1 makes the hidden features larger, so Adam's steps move the spline
+    parameters faster and sharp features of a density (edges) are learned sooner.
+    """
+    with torch.no_grad():
+        weight = layer.weight.mul_(gain)
+        if hasattr(layer, "mask"):
+            weight = weight * layer.mask
+        centres = spread * (2 * torch.rand_like(weight) - 1)
+        layer.bias.copy_(-(weight * centres).sum(1))
+
+
+def first_linear(net: nn.Module) -> nn.Linear:
+    """The first ``nn.Linear`` of a network (the layer ``spread_hinges`` initialises)."""
+    return next(m for m in net.modules() if isinstance(m, nn.Linear))

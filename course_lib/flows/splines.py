@@ -29,9 +29,9 @@ from torch import Tensor, nn
 
 from .autoregressive import MADE
 from .base import Flow, FlowInputError
-from .nets import MLP
+from .nets import MLP, first_linear, spread_hinges
 
-__all__ = ["rq_spline", "spline_parameters", "spread_hinges", "RQSpline", "RQSCoupling",
+__all__ = ["rq_spline", "spline_parameters", "RQSpline", "RQSCoupling",
            "RQSAutoregressive", "MIN_BIN_SIZE", "MIN_DERIVATIVE"]
 
 # Floors keep every bin at least 0.1% of the interval and every slope at least 1e-3, so
@@ -224,26 +224,7 @@ class RQSpline(Flow):
         return f"dim={self.event_shape[0]}, bins={self.bins}, bound={self.bound}"
 
 
-def spread_hinges(layer: nn.Linear, spread: float = 3.0, gain: float = 1.0) -> None:
-    """Initialise the first layer of a ReLU conditioner so that it can bend anywhere.
 
-    Unit ``j`` computes ``gain * w_j . (u - c_j)`` with ``c_j`` uniform in
-    ``[-spread, spread]^d`` and ``w_j`` as torch initialised it (times the layer's mask, if
-    it has one): its hinge passes through a random point of the region where the inputs
-    lie (by default ``[-3, 3]``, the bulk of a standard normal) instead of near 0. A
-    ``gain`` above 1 makes the hidden features larger, so Adam's steps move the spline
-    parameters faster and sharp features of a density (edges) are learned sooner.
-    """
-    with torch.no_grad():
-        weight = layer.weight.mul_(gain)
-        if hasattr(layer, "mask"):
-            weight = weight * layer.mask
-        centres = spread * (2 * torch.rand_like(weight) - 1)
-        layer.bias.copy_(-(weight * centres).sum(1))
-
-
-def _first_linear(net: nn.Module) -> nn.Linear:
-    return next(m for m in net.modules() if isinstance(m, nn.Linear))
 
 
 class RQSCoupling(Flow):
@@ -287,7 +268,7 @@ class RQSCoupling(Flow):
         self.conditioner = MLP(self.kept[1] - self.kept[0],
                                (self.changed[1] - self.changed[0]) * (3 * bins - 1), hidden,
                                n_hidden, activation)
-        spread_hinges(_first_linear(self.conditioner), gain=init_gain)
+        spread_hinges(first_linear(self.conditioner), gain=init_gain)
 
     def _couple(self, x: Tensor, inverse: bool) -> tuple[Tensor, Tensor]:
         x_a, x_b = x[:, slice(*self.kept)], x[:, slice(*self.changed)]
@@ -337,7 +318,7 @@ class RQSAutoregressive(Flow):
         super().__init__((dim,))
         self.bins, self.bound = bins, float(bound)
         self.made = MADE(dim, hidden, 3 * bins - 1, order, seed, activation)
-        spread_hinges(_first_linear(self.made), gain=init_gain)
+        spread_hinges(first_linear(self.made), gain=init_gain)
 
     @property
     def order(self) -> Tensor:
