@@ -40,3 +40,12 @@ def collect() -> dict[str, Case]:
                 raise RuntimeError(f"flow case {name!r} defined twice")
             cases[name] = case
     return cases
+
+
+def randomise(flow, scale, seed=0):
+    """Move every parameter of ``flow`` by ``scale`` times a seeded standard normal draw."""
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for p in flow.parameters():
+            p.add_(scale * torch.randn_like(p))
+    return flow

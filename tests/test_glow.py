@@ -13,14 +13,7 @@ from course_lib.flows import (ActNorm, FlowInputError, InvConv1x1, LogitTransfor
                               Squeeze, glow_step)
 from course_lib.jacobian import log_abs_det_bruteforce
 from course_lib.model import NormalizingFlow
-
-
-def randomise(flow, scale, seed=0):
-    torch.manual_seed(seed)
-    with torch.no_grad():
-        for p in flow.parameters():
-            p.add_(scale * torch.randn_like(p))
-    return flow
+from flow_cases import randomise
 
 
 def seed_conv():

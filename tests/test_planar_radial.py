@@ -10,19 +10,12 @@ from course_lib.flows import FlowInputError, Planar, Radial, planar, radial
 from course_lib.flows.planar import solve_increasing
 from course_lib.flows.radial import radius_from_image
 from course_lib.jacobian import jacobian, log_abs_det_bruteforce
+from flow_cases import randomise
 
 # the worked example of the lecture: u = (1, 0), w = (1, 2), b = 0 at z = (0.5, -0.5)
 U = torch.tensor([1.0, 0.0], dtype=torch.float64)
 W = torch.tensor([1.0, 2.0], dtype=torch.float64)
 Z = torch.tensor([[0.5, -0.5]], dtype=torch.float64)
-
-
-def randomise(flow, scale, seed=0):
-    torch.manual_seed(seed)
-    with torch.no_grad():
-        for p in flow.parameters():
-            p.add_(scale * torch.randn_like(p))
-    return flow
 
 
 def test_planar_worked_example_log_det_is_0_580():
