@@ -120,6 +120,14 @@ def figure_sources(page) -> list[str]:
     return page.eval_on_selector_all(".jp-OutputArea img", "els => els.map(e => e.src.slice(-400))")
 
 
+def wait_for_new_figure(page, before: list[str], seconds: float = 8.0) -> bool:
+    for _ in range(int(seconds / 0.25)):
+        page.wait_for_timeout(250)
+        if figure_sources(page) != before:
+            return True
+    return False
+
+
 @pytest.mark.parametrize("path", LECTURES, ids=lambda p: p.stem)
 def test_lecture_runs_in_jupyterlab_and_its_widgets_respond(lab, browser, path, tmp_path_factory):
     url, work = lab
@@ -137,42 +145,57 @@ def test_lecture_runs_in_jupyterlab_and_its_widgets_respond(lab, browser, path, 
         # clear the stored outputs so only what this run produces is judged
         page.evaluate("() => window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs')")
         page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-        deadline = time.time() + 240
-        state = None
+        deadline, state, idle_polls = time.time() + 240, None, 0
         while time.time() < deadline:
             time.sleep(1.0)
             state = page.evaluate(STATE)
-            if state and state["status"] == "idle" and state["pending"] == 0:
+            # idle twice in a row: finished, or stopped by an error (Run All stops there)
+            idle_polls = idle_polls + 1 if state and state["status"] == "idle" else 0
+            if idle_polls >= 2 and (state["pending"] == 0 or state["errors"]):
                 break
-        assert state and state["pending"] == 0, f"{path.name}: cells still not run after 240 s: {state}"
-        assert not state["errors"], f"{path.name}: error outputs: {state['errors']}"
-        page.wait_for_timeout(1500)
+        assert state and not state["errors"], f"{path.name}: error outputs: {state and state['errors']}"
+        assert state["pending"] == 0, f"{path.name}: cells still not run after 240 s: {state}"
+        page.wait_for_function("() => !document.querySelector('.jp-Notebook').innerText"
+                               ".includes('Loading widget...')", timeout=60_000)
         body = page.inner_text(".jp-Notebook")
         assert "Error displaying widget" not in body
-        assert "Loading widget..." not in body, f"{path.name}: a widget never rendered"
-        sliders = page.locator(".widget-slider .noUi-handle").filter(visible=True)
-        assert sliders.count() > 0, f"{path.name}: no slider rendered"
+        controls = ".widget-slider .noUi-handle, .widget-toggle-buttons button, .widget-dropdown select"
+        page.wait_for_function(f"() => [...document.querySelectorAll('{controls}')]"
+                               ".some(e => e.offsetParent !== null)", timeout=60_000)
         before = figure_sources(page)
-        handle = sliders.first
-        handle.scroll_into_view_if_needed()
+        handles = page.locator(".widget-slider .noUi-handle").filter(visible=True)
+        switches = page.locator(".widget-toggle-buttons button, .widget-dropdown select").filter(visible=True)
+        assert handles.count() + switches.count() > 0, f"{path.name}: no slider or switch rendered"
         changed = False
-        # a slider may start at either end of its range: try both directions
-        for key in ("ArrowLeft", "ArrowRight"):
-            handle.focus()
-            for _ in range(5):
-                page.keyboard.press(key)
-                page.wait_for_timeout(100)
-            for _ in range(40):
-                page.wait_for_timeout(250)
-                if figure_sources(page) != before:
-                    changed = True
+        if handles.count():
+            handle = handles.first
+            handle.scroll_into_view_if_needed()
+            label = handle.locator("xpath=ancestor::div[contains(@class, 'widget-slider')][1]") \
+                .locator(".widget-label").first.inner_text()
+            # a slider may start at either end of its range: try both directions
+            for key in ("ArrowLeft", "ArrowRight"):
+                handle.focus()
+                for _ in range(5):
+                    page.keyboard.press(key)
+                    page.wait_for_timeout(100)
+                changed = wait_for_new_figure(page, before)
+                if changed:
                     break
-            if changed:
-                break
-        label = handle.locator("xpath=ancestor::div[contains(@class, 'widget-slider')][1]") \
-            .locator(".widget-label").first.inner_text()
-        page.screenshot(path=str(shots / f"{path.stem}.png"), full_page=False)
-        assert changed, f"{path.name}: moving the first slider did not change any figure"
+        else:  # the lecture's main widget is a switch: choose its other value
+            switch = switches.first
+            switch.scroll_into_view_if_needed()
+            label = "dropdown" if switch.evaluate("e => e.tagName") == "SELECT" else "toggle buttons"
+            if switch.evaluate("e => e.tagName") == "SELECT":
+                options = switch.locator("option").all_inner_texts()
+                switch.select_option(label=options[1 if len(options) > 1 else 0])
+            else:
+                page.locator(".widget-toggle-buttons").first.locator("button").nth(1).click()
+            changed = wait_for_new_figure(page, before)
+        assert changed, f"{path.name}: moving the first slider (or switch) did not change any figure"
     finally:
+        page.screenshot(path=str(shots / f"{path.stem}.png"), full_page=False)
+        # stop this lecture's kernel, so the next lecture runs on a quiet machine
+        page.evaluate("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+                      " && window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
         page.close()
-    print(f"{path.stem}: moved slider {label!r}; screenshot {shots / (path.stem + '.png')}")
+    print(f"{path.stem}: moved {label!r}; screenshot {shots / (path.stem + '.png')}")
