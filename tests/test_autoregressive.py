@@ -11,17 +11,14 @@ from course_lib import models
 from course_lib.flows import IAF, MADE, MAF, FlowInputError
 from course_lib.jacobian import jacobian
 from course_lib.model import NormalizingFlow
+from flow_cases import randomise
 
 ORDERS = ["sequential", "random", torch.tensor([3, 0, 4, 1, 2])]
 HIDDEN = [(10,), (10, 9), (8, 8, 8)]
 
 
 def moved(module, scale=0.5, seed=0):
-    torch.manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.add_(scale * torch.randn_like(p))
-    return module
+    return randomise(module, scale, seed)
 
 
 def position_in_order(order):

@@ -17,6 +17,7 @@ from course_lib.plotting import (animate_sequential_passes, mask_paths,  # noqa:
                                  plot_autoregressive_timings, plot_dependency,
                                  plot_made_network, sequential_passes)
 from course_lib.widgets import made_explorer  # noqa: E402
+from flow_cases import randomise
 
 pytestmark = pytest.mark.filterwarnings("ignore:Animation was deleted without rendering")
 
@@ -28,11 +29,7 @@ def close_figures():
 
 
 def moved(module, scale=0.3, seed=0):
-    torch.manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.add_(scale * torch.randn_like(p))
-    return module
+    return randomise(module, scale, seed)
 
 
 def position_in(order):
