@@ -98,9 +98,11 @@ def browser(lab):
         browser.close()
 
 
-STATE = """() => {
+STATE = """(path) => {
+  if (!window.jupyterapp) return null;
   const panel = window.jupyterapp.shell.currentWidget;
-  if (!panel || !panel.content || !panel.sessionContext.session) return null;
+  if (!panel || !panel.content || !panel.sessionContext || !panel.sessionContext.session) return null;
+  if (panel.context.path !== path) return {status: 'other', pending: -1, errors: [], path: panel.context.path};
   const kernel = panel.sessionContext.session.kernel;
   const cells = panel.content.model.cells;
   const out = {status: kernel ? kernel.status : 'none', pending: 0, errors: []};
@@ -114,6 +116,15 @@ STATE = """() => {
   }
   return out;
 }"""
+
+
+def stop_all_kernels(url: str) -> None:
+    """Delete every session on the server, so the next lecture starts on a quiet machine."""
+    with urllib.request.urlopen(f"{url}/api/sessions", timeout=30) as reply:
+        sessions = json.load(reply)
+    for session in sessions:
+        request = urllib.request.Request(f"{url}/api/sessions/{session['id']}", method="DELETE")
+        urllib.request.urlopen(request, timeout=60).close()
 
 
 def figure_sources(page) -> list[str]:
@@ -135,20 +146,17 @@ def test_lecture_runs_in_jupyterlab_and_its_widgets_respond(lab, browser, path, 
     shots.mkdir(exist_ok=True)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
-        page.goto(f"{url}/lab/tree/{path.name}", wait_until="domcontentloaded", timeout=120_000)
-        page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget "
-                               "&& window.jupyterapp.shell.currentWidget.sessionContext "
-                               "&& window.jupyterapp.shell.currentWidget.sessionContext.session "
-                               "&& window.jupyterapp.shell.currentWidget.sessionContext.session.kernel "
-                               "&& window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'",
-                               timeout=180_000)
+        # a workspace of its own, so JupyterLab restores no other lecture alongside this one
+        page.goto(f"{url}/lab/workspaces/{path.stem}/tree/{path.name}", wait_until="domcontentloaded",
+                  timeout=120_000)
+        page.wait_for_function(f"() => (({STATE})({path.name!r}) || {{}}).status === 'idle'", timeout=180_000)
         # clear the stored outputs so only what this run produces is judged
         page.evaluate("() => window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs')")
         page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
         deadline, state, idle_polls = time.time() + 240, None, 0
         while time.time() < deadline:
             time.sleep(1.0)
-            state = page.evaluate(STATE)
+            state = page.evaluate(STATE, path.name)
             # idle twice in a row: finished, or stopped by an error (Run All stops there)
             idle_polls = idle_polls + 1 if state and state["status"] == "idle" else 0
             if idle_polls >= 2 and (state["pending"] == 0 or state["errors"]):
@@ -194,8 +202,6 @@ def test_lecture_runs_in_jupyterlab_and_its_widgets_respond(lab, browser, path, 
         assert changed, f"{path.name}: moving the first slider (or switch) did not change any figure"
     finally:
         page.screenshot(path=str(shots / f"{path.stem}.png"), full_page=False)
-        # stop this lecture's kernel, so the next lecture runs on a quiet machine
-        page.evaluate("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-                      " && window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
         page.close()
+        stop_all_kernels(url)
     print(f"{path.stem}: moved {label!r}; screenshot {shots / (path.stem + '.png')}")
