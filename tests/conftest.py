@@ -1,3 +1,5 @@
+import sys
+
 import pytest
 import torch
 
@@ -9,6 +11,14 @@ def float64_by_default():
     torch.set_default_dtype(torch.float64)
     yield
     torch.set_default_dtype(previous)
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    """Figures a test draws are closed after it, so a worker never piles up open figures."""
+    yield
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close("all")
 
 
 # one thread: results do not depend on the machine, and parallel test workers do not fight
