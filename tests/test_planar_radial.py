@@ -149,3 +149,15 @@ def test_planar_and_radial_reject_nan_and_wrong_shape():
             flow.inverse(torch.tensor([[float("nan"), 0.0]]))
         with pytest.raises(FlowInputError, match=r"\(batch, 2\)"):
             flow(torch.zeros(3, 3))
+
+
+def test_planar_and_radial_functions_reject_nan_and_wrong_shape():
+    u, w = torch.tensor([1.0, 0.0]), torch.tensor([1.0, 2.0])
+    calls = {"planar": lambda z: planar(z, u, w, 0.0), "radial": lambda z: radial(z, torch.zeros(2), 1.0, 0.5)}
+    for name, call in calls.items():
+        with pytest.raises(FlowInputError, match=rf"{name}: expected z of shape \(batch, \*\)"):
+            call(torch.zeros(2))
+        with pytest.raises(FlowInputError, match=f"{name}: z contains 1 non-finite"):
+            call(torch.tensor([[float("nan"), 0.0]]))
+        with pytest.raises(FlowInputError, match=f"{name}: expected z to be a torch.Tensor"):
+            call([[0.0, 0.0]])

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import Flow, FlowInputError
+from .base import Flow, FlowInputError, check_input
 
 __all__ = ["Planar", "planar", "u_hat"]
 
@@ -97,9 +97,7 @@ def planar(z: Tensor, u: Tensor, w: Tensor, b, inverse: bool = False, tol: float
         >>> planar(torch.tensor([[0.5, -0.5]]), u, w, 0.0)[1]
         tensor([0.5802])
     """
-    if not isinstance(z, Tensor) or z.dim() != 2:
-        got = tuple(z.shape) if isinstance(z, Tensor) else type(z).__name__
-        raise FlowInputError(f"planar: expected a batch of shape (batch, dim), got {got}")
+    check_input(z, (None,), "z", where="planar")
     dim = z.shape[1]
     u = torch.as_tensor(u, dtype=z.dtype, device=z.device)
     w = torch.as_tensor(w, dtype=z.dtype, device=z.device)

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import Flow, FlowInputError
+from .base import Flow, FlowInputError, check_input
 
 __all__ = ["Radial", "radial"]
 
@@ -54,9 +54,7 @@ def radial(z: Tensor, z0: Tensor, alpha, beta, inverse: bool = False) -> tuple[T
     Example:
         >>> x, logdet = radial(torch.randn(4, 2), torch.zeros(2), 1.0, 0.5)
     """
-    if not isinstance(z, Tensor) or z.dim() != 2:
-        got = tuple(z.shape) if isinstance(z, Tensor) else type(z).__name__
-        raise FlowInputError(f"radial: expected a batch of shape (batch, dim), got {got}")
+    check_input(z, (None,), "z", where="radial")
     dim = z.shape[1]
     z0 = torch.as_tensor(z0, dtype=z.dtype, device=z.device)
     alpha = torch.as_tensor(alpha, dtype=z.dtype, device=z.device)
