@@ -2,6 +2,8 @@
 from . import datasets, flows, jacobian
 from .flows import Compose, Flow, Inverse
 from .model import NormalizingFlow
+from .validation import is_validating, set_validation, validation
 
 __version__ = "0.1.0"
-__all__ = ["flows", "datasets", "jacobian", "Flow", "Compose", "Inverse", "NormalizingFlow"]
+__all__ = ["flows", "datasets", "jacobian", "Flow", "Compose", "Inverse", "NormalizingFlow",
+           "set_validation", "is_validating", "validation"]

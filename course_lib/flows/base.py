@@ -19,10 +19,12 @@ from typing import Iterable, Sequence
 import torch
 from torch import Tensor, nn
 
+from ..validation import CourseValueError, check_finite
+
 __all__ = ["Flow", "Compose", "Inverse", "FlowInputError", "check_input"]
 
 
-class FlowInputError(ValueError):
+class FlowInputError(CourseValueError):
     """Raised when a flow is given an input it cannot map (shape, dtype, value, domain)."""
 
 
@@ -37,6 +39,8 @@ def check_input(x: Tensor, event_shape: Sequence[int | None], name: str = "input
     """Raise :class:`FlowInputError` unless ``x`` is a finite float batch of ``event_shape``.
 
     ``event_shape`` lists the sizes after the batch dimension; ``None`` accepts any size.
+    The type, dtype and shape checks always run; the finiteness scan is a value check that
+    :func:`course_lib.set_validation` can switch off.
     """
     if not isinstance(x, Tensor):
         raise FlowInputError(f"{where}: expected {name} to be a torch.Tensor, got {type(x).__name__}")
@@ -51,10 +55,10 @@ def check_input(x: Tensor, event_shape: Sequence[int | None], name: str = "input
     if x.dim() != len(event_shape) + 1 or any(
             s is not None and s != g for s, g in zip(event_shape, x.shape[1:])):
         raise FlowInputError(f"{where}: expected {name} of shape {expected}, got {tuple(x.shape)}")
-    if not bool(torch.isfinite(x).all()):
-        bad = (~torch.isfinite(x)).sum().item()
-        raise FlowInputError(f"{where}: {name} contains {bad} non-finite value(s) (NaN or inf); "
-                             "every entry must be finite")
+    try:
+        check_finite(x, name, where)
+    except CourseValueError as exc:
+        raise FlowInputError(str(exc)) from None
 
 
 class Flow(nn.Module):
