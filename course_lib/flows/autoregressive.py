@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from ..validation import check_finite_parameters, nonnegative_int, positive_float, positive_int
 from .base import Flow, FlowInputError, check_input
-from .nets import bounded_log_scale
+from .nets import bounded_log_scale, check_conditioner_output
 
 __all__ = ["MADE", "MAF", "IAF"]
 
@@ -139,7 +139,9 @@ class MADE(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         check_input(x, (self.dim,), "x", self.net[0].weight.dtype, "MADE")
-        return self.net(x).reshape(x.shape[0], self.dim, self.params_per_dim)
+        h = self.net(x)
+        check_conditioner_output(h, "MADE")
+        return h.reshape(x.shape[0], self.dim, self.params_per_dim)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, params_per_dim={self.params_per_dim}, order={self.order.tolist()}"

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from ..validation import check_finite_parameters, positive_float, positive_int
 from .base import Flow, FlowInputError
-from .nets import MLP, ConvNet, bounded_log_scale
+from .nets import MLP, ConvNet, bounded_log_scale, check_conditioner_output
 
 __all__ = ["affine_coupling_step", "AdditiveCoupling", "AffineCoupling"]
 
@@ -166,6 +166,7 @@ class _Coupling(Flow):
             got = tuple(h.shape) if isinstance(h, Tensor) else type(h).__name__
             raise FlowInputError(f"{type(self).__name__}: the conditioner must return "
                                  f"{self._n_out} values per sample (dim 1), got {got}")
+        check_conditioner_output(h, type(self).__name__)
         return h
 
     def _step(self, y: Tensor, h: Tensor, mask: Tensor | None,

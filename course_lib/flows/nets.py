@@ -13,9 +13,28 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from ..validation import CourseValueError, nonnegative_int, positive_float, positive_int
+from ..validation import (CourseValueError, is_validating, nonnegative_int, positive_float,
+                          positive_int)
 
-__all__ = ["MLP", "ConvNet", "spread_hinges", "first_linear", "bounded_log_scale"]
+__all__ = ["MLP", "ConvNet", "spread_hinges", "first_linear", "bounded_log_scale",
+           "check_conditioner_output"]
+
+
+def check_conditioner_output(h: Tensor, where: str) -> None:
+    """Raise if a conditioner returned NaN or inf for a finite input (a value check).
+
+    The inputs and parameters were checked before, so the network's finite weights are so
+    large that its arithmetic overflowed the dtype.
+    """
+    if not is_validating():
+        return
+    finite = torch.isfinite(h)
+    if not bool(finite.all()):
+        bad = int((~finite).sum().item())
+        raise CourseValueError(
+            f"{where}: the conditioner returned {bad} non-finite value(s) (NaN or inf) for a "
+            f"finite input; its parameters are finite but so large that {h.dtype} overflows: "
+            "re-initialise them, lower the learning rate, or clip the gradients")
 
 
 def bounded_log_scale(s_raw: Tensor, bound: float) -> Tensor:
