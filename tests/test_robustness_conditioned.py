@@ -281,7 +281,8 @@ def test_bounded_log_scale_is_one_formula():
 
 BAD_ARGUMENTS = {
     "coupling-dim-zero": (lambda: AdditiveCoupling(0), "expected dim to be an integer >= 1, got 0"),
-    "coupling-dim-float": (lambda: AffineCoupling(2.5), "expected dim to be an integer >= 1, got 2.5"),
+    "coupling-dim-float": (lambda: AffineCoupling(2.5),
+                           "expected dim to be an integer >= 1, got 2.5"),
     "coupling-channels": (lambda: AffineCoupling(-1, mask="channel"),
                           "expected channels to be an integer >= 1, got -1"),
     "coupling-parity": (lambda: AffineCoupling(2, parity=2), "expected parity 0 or 1, got 2"),
@@ -298,8 +299,10 @@ BAD_ARGUMENTS = {
     "maf-dim": (lambda: MAF(True), "MAF: expected dim to be an integer >= 1, got True"),
     "maf-width": (lambda: MAF(2, hidden=(4, 2.0)), "expected every hidden width to be an integer"),
     "iaf-order": (lambda: IAF(3, order="reverse"), "expected order to be 'sequential'"),
-    "iaf-scale-bound": (lambda: IAF(3, scale_bound=-2), "IAF: expected scale_bound to be a positive"),
-    "spline-bins": (lambda: RQSCoupling(2, bins=1), "RQSCoupling: expected bins to be an integer >= 2"),
+    "iaf-scale-bound": (lambda: IAF(3, scale_bound=-2),
+                        "IAF: expected scale_bound to be a positive"),
+    "spline-bins": (lambda: RQSCoupling(2, bins=1),
+                    "RQSCoupling: expected bins to be an integer >= 2"),
     "spline-bound": (lambda: RQSAutoregressive(2, bound=math.nan),
                      "expected bound to be a finite positive number, got nan"),
     "spline-mask": (lambda: RQSCoupling(2, mask="stripes"), "one of .*checkerboard.*got 'stripes'"),

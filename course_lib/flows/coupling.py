@@ -146,7 +146,7 @@ class _Coupling(Flow):
         if self.mask_kind == "checkerboard":
             grid = torch.arange(height, device=device)[:, None] + torch.arange(width, device=device)
             mask = ((grid + self.parity) % 2 == 1)[None]
-            if height * width < 2:
+            if height * width < 2:      # two or more pixels always hold both colours
                 _check_split(mask, f"{type(self).__name__} with a checkerboard mask on "
                                    f"{height}x{width} images")
         else:
@@ -258,7 +258,8 @@ class AdditiveCoupling(_Coupling):
     """
 
     def __init__(self, dim: int, mask=None, parity: int = 0, conditioner: Callable | None = None,
-                 hidden: int = 64, n_hidden: int = 2, activation: Callable[[], nn.Module] = nn.SiLU):
+                 hidden: int = 64, n_hidden: int = 2,
+                 activation: Callable[[], nn.Module] = nn.SiLU):
         super().__init__(dim, mask, parity, conditioner, hidden, n_hidden, activation, n_params=1)
 
     def _step(self, y, h, mask, inverse):

@@ -144,7 +144,8 @@ def spread_hinges(layer: nn.Linear, spread: float = 3.0, gain: float = 1.0) -> N
     parameters faster and sharp features of a density (edges) are learned sooner.
     """
     if not isinstance(layer, nn.Linear):
-        raise CourseValueError(f"spread_hinges: expected an nn.Linear layer, got {type(layer).__name__}")
+        raise CourseValueError(f"spread_hinges: expected an nn.Linear layer, "
+                               f"got {type(layer).__name__}")
     spread = positive_float(spread, "spread", "spread_hinges")
     gain = positive_float(gain, "gain", "spread_hinges")
     with torch.no_grad():
