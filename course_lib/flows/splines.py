@@ -30,7 +30,7 @@ from .rational_quadratic import (MAX_DERIVATIVE, MIN_BIN_SIZE, MIN_DERIVATIVE, r
                                  spline, spline_arguments, spline_parameters, spline_sizes)
 
 __all__ = ["rq_spline", "spline_parameters", "RQSpline", "RQSCoupling", "RQSAutoregressive",
-           "MIN_BIN_SIZE", "MIN_DERIVATIVE", "MAX_DERIVATIVE", "spread_hinges"]
+           "MIN_BIN_SIZE", "MIN_DERIVATIVE", "MAX_DERIVATIVE"]
 
 
 def _apply_spline(u: Tensor, raw: Tensor, bound: float, inverse: bool) -> tuple[Tensor, Tensor]:
