@@ -12,6 +12,7 @@ from course_lib.flows.splines import MIN_BIN_SIZE, MIN_DERIVATIVE, spline_parame
 from course_lib.jacobian import jacobian
 from course_lib.models import nsf
 from course_lib.validation import CourseValueError
+from flow_cases import randomise
 
 BOUND, BINS = 2.0, 6
 
@@ -137,11 +138,7 @@ def test_spline_flows_start_as_the_identity(make):
 
 
 def perturbed(flow, scale=0.3, seed=0):
-    torch.manual_seed(seed)
-    with torch.no_grad():
-        for p in flow.parameters():
-            p.add_(scale * torch.randn_like(p))
-    return flow
+    return randomise(flow, scale, seed)
 
 
 def test_coupling_copies_the_conditioning_half():
