@@ -9,6 +9,7 @@ from torch.distributions import Normal
 
 from course_lib import models
 from course_lib.flows import IAF, MADE, MAF, FlowInputError
+from course_lib.validation import CourseValueError
 from course_lib.jacobian import jacobian
 from course_lib.model import NormalizingFlow
 from flow_cases import randomise
@@ -158,22 +159,27 @@ def test_maf_and_iaf_run_in_float32():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(dim=0), "dim must be a positive integer"),
-    (dict(dim=3, hidden=(8, 0)), "hidden width must be a positive integer"),
-    (dict(dim=3, params_per_dim=0), "params_per_dim must be a positive integer"),
-    (dict(dim=3, order="backwards"), "order must be 'sequential', 'random'"),
+    (dict(dim=0), "MADE: expected dim to be an integer >= 1, got 0"),
+    (dict(dim=3, hidden=(8, 0)), "expected every hidden width to be an integer >= 1, got 0"),
+    (dict(dim=3, hidden="64"), "expected hidden to be a width or a sequence of widths"),
+    (dict(dim=3, params_per_dim=0), "expected params_per_dim to be an integer >= 1, got 0"),
+    (dict(dim=3, seed=-1), "expected seed to be an integer >= 0, got -1"),
+    (dict(dim=3, order="backwards"), "MADE: expected order to be 'sequential', 'random'"),
     (dict(dim=3, order=[0, 1, 1]), r"permutation of 0..2, got \[0, 1, 1\]"),
     (dict(dim=3, order=[0, 1]), r"permutation of 0..2, got \[0, 1\]"),
+    (dict(dim=3, order=None), r"expected order to be .* got None"),
 ])
 def test_made_refuses_bad_arguments(kwargs, message):
-    with pytest.raises(FlowInputError, match=message):
+    with pytest.raises(CourseValueError, match=message):
         MADE(**kwargs)
 
 
 @pytest.mark.parametrize("cls", [MAF, IAF])
-def test_non_positive_scale_bound_is_refused(cls):
-    with pytest.raises(FlowInputError, match="scale_bound must be a positive number, got 0"):
-        cls(3, scale_bound=0)
+@pytest.mark.parametrize("bound", [0, -1.0, math.nan, "3"])
+def test_non_positive_scale_bound_is_refused(cls, bound):
+    with pytest.raises(CourseValueError, match=f"{cls.__name__}: expected scale_bound to be a "
+                                              "positive number"):
+        cls(3, scale_bound=bound)
 
 
 @pytest.mark.parametrize("cls", [MAF, IAF])

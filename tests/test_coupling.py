@@ -11,14 +11,12 @@ from course_lib.jacobian import jacobian
 from course_lib.model import NormalizingFlow
 from course_lib.models import realnvp
 from course_lib.training import fit
+from course_lib.validation import CourseValueError
+from flow_cases import randomise
 
 
 def perturbed(flow, scale=0.3, seed=0):
-    torch.manual_seed(seed)
-    with torch.no_grad():
-        for p in flow.parameters():
-            p.add_(scale * torch.randn_like(p))
-    return flow
+    return randomise(flow, scale, seed)
 
 
 class Constant(nn.Module):
@@ -229,9 +227,11 @@ def test_conditioner_with_the_wrong_output_size_is_refused():
         flow(torch.zeros(4, 2))
 
 
-def test_non_positive_scale_bound_is_refused():
-    with pytest.raises(ValueError, match="scale_bound must be positive, got 0"):
-        AffineCoupling(2, scale_bound=0)
+@pytest.mark.parametrize("bound", [0, -3.0, math.nan, -math.inf, None])
+def test_non_positive_scale_bound_is_refused(bound):
+    with pytest.raises(CourseValueError, match="AffineCoupling: expected scale_bound to be a "
+                                               "positive number"):
+        AffineCoupling(2, scale_bound=bound)
 
 
 # -- the realnvp builder ----------------------------------------------------------------

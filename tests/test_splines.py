@@ -7,10 +7,12 @@ import pytest
 import torch
 
 from course_lib.flows import FlowInputError, RQSAutoregressive, RQSCoupling, RQSpline, rq_spline
-from course_lib.flows.splines import (MIN_BIN_SIZE, MIN_DERIVATIVE, spline_parameters,
-                                     spread_hinges)
+from course_lib.flows.nets import spread_hinges
+from course_lib.flows.splines import MIN_BIN_SIZE, MIN_DERIVATIVE, spline_parameters
 from course_lib.jacobian import jacobian
 from course_lib.models import nsf
+from course_lib.validation import CourseValueError
+from flow_cases import randomise
 
 BOUND, BINS = 2.0, 6
 
@@ -136,11 +138,7 @@ def test_spline_flows_start_as_the_identity(make):
 
 
 def perturbed(flow, scale=0.3, seed=0):
-    torch.manual_seed(seed)
-    with torch.no_grad():
-        for p in flow.parameters():
-            p.add_(scale * torch.randn_like(p))
-    return flow
+    return randomise(flow, scale, seed)
 
 
 def test_coupling_copies_the_conditioning_half():
@@ -148,10 +146,11 @@ def test_coupling_copies_the_conditioning_half():
         flow = perturbed(RQSCoupling(5, bound=1.0, parity=parity).double())
         z = 2 * torch.randn(6, 5)
         x, _ = flow(z)
-        a, b = slice(*flow.kept), slice(*flow.changed)
+        a, b = flow.index_a, flow.index_b
         assert torch.equal(x[:, a], z[:, a])
         assert not torch.allclose(x[:, b], z[:, b])
-        assert sorted([*range(5)[a], *range(5)[b]]) == list(range(5))
+        assert sorted([*a.tolist(), *b.tolist()]) == list(range(5))
+        assert b.tolist() == ([2, 3, 4] if parity == 0 else [0, 1])
 
 
 @pytest.mark.parametrize("direction", ["forward", "inverse"])
@@ -200,7 +199,7 @@ def test_contract_cases_map_points_inside_and_outside_the_bound():
     for name in ("RQSpline", "RQSCoupling", "RQSAutoregressive"):
         for dim in (2, 5):
             _, flow, z = build(name, dim)
-            moved = z[:, slice(*flow.changed)] if name == "RQSCoupling" else z
+            moved = z[:, flow.index_b] if name == "RQSCoupling" else z
             inside = moved.abs() <= flow.bound
             assert bool(inside.any()) and bool((~inside).any()), (name, dim)
 
@@ -234,11 +233,14 @@ BAD_SPLINES = {  # name: (what to change in valid arguments, part of the expecte
     "heights-shape": (lambda a: dict(heights=torch.full((3, BINS + 1), 2 * BOUND / (BINS + 1))),
                       "widths and heights of the same shape"),
     "x-shape": (lambda a: dict(x=torch.zeros(4, 5)), "does not broadcast to the shape of x"),
-    "nan-x": (lambda a: dict(x=torch.tensor([[0.0, math.nan, 0.0]])), "x contains non-finite"),
+    "nan-x": (lambda a: dict(x=torch.tensor([[0.0, math.nan, 0.0]])),
+              "rq_spline: x contains 1 non-finite"),
     "nan-slope": (lambda a: dict(derivatives=torch.full((3, BINS - 1), math.nan)),
-                  "derivatives contains non-finite"),
+                  "derivatives contains 15 non-finite"),
+    "inf-width": (lambda a: dict(widths=sizes_with(math.inf)), "widths contains 6 non-finite"),
     "dtype": (lambda a: dict(widths=a["widths"].float()), "widths of the dtype of x"),
-    "bound": (lambda a: dict(bound=-1.0), "bound to be a positive"),
+    "bound": (lambda a: dict(bound=-1.0), "expected bound to be a finite positive number"),
+    "bound-type": (lambda a: dict(bound="2"), "expected bound to be a positive number, got '2'"),
 }
 
 
@@ -247,18 +249,23 @@ def test_bad_spline_parameters_are_refused(name):
     change, message = BAD_SPLINES[name]
     arguments = valid_arguments()
     arguments.update(change(arguments))
-    with pytest.raises(FlowInputError, match=message):
+    with pytest.raises(CourseValueError, match=message):
         rq_spline(**arguments)
 
 
 @pytest.mark.parametrize("make,message", [
-    (lambda: RQSpline(2, bins=1), "bins must be an integer"),
-    (lambda: RQSpline(2, bound=0.0), "bound must be a positive"),
-    (lambda: RQSCoupling(1), "dim must be at least 2"),
-    (lambda: RQSCoupling(4, parity=2), "parity must be 0 or 1"),
-    (lambda: RQSAutoregressive(0), "dim must be a positive integer"),
-    (lambda: RQSpline(True), "dim must be a positive integer"),
-], ids=["bins", "bound", "coupling-dim", "parity", "autoregressive-dim", "bool-dim"])
+    (lambda: RQSpline(2, bins=1), "expected bins to be an integer >= 2, got 1"),
+    (lambda: RQSpline(2, bins=1000), "expected bins to be an integer from 2 to 999"),
+    (lambda: RQSpline(2, bound=0.0), "expected bound to be a finite positive number, got 0.0"),
+    (lambda: RQSCoupling(2, bound=float("inf")), "expected bound to be a finite positive"),
+    (lambda: RQSCoupling(1), "dim=1: the mask transforms everything"),
+    (lambda: RQSCoupling(4, parity=2), "expected parity 0 or 1, got 2"),
+    (lambda: RQSCoupling(4, init_gain=0.0), "expected init_gain to be a finite positive"),
+    (lambda: RQSAutoregressive(0), "expected dim to be an integer >= 1, got 0"),
+    (lambda: RQSAutoregressive(3, bins=2.5), "expected bins to be an integer >= 2, got 2.5"),
+    (lambda: RQSpline(True), "expected dim to be an integer >= 1, got True"),
+], ids=["bins", "too-many-bins", "bound", "infinite-bound", "coupling-dim", "parity",
+        "init-gain", "autoregressive-dim", "float-bins", "bool-dim"])
 def test_bad_spline_flow_arguments_are_refused(make, message):
     with pytest.raises(ValueError, match=message):
         make()

@@ -14,24 +14,21 @@ Which direction is one pass depends on which side the parameters are read from:
 """
 from __future__ import annotations
 
+import numbers
 from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..validation import check_finite_parameters, nonnegative_int, positive_float, positive_int
 from .base import Flow, FlowInputError, check_input
+from .nets import bounded_log_scale, check_conditioner_output
 
 __all__ = ["MADE", "MAF", "IAF"]
 
 
-def _positive_int(value, name: str, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise FlowInputError(f"{where}: {name} must be a positive integer, got {value!r}")
-    return value
-
-
-def autoregressive_order(dim: int, order, seed: int = 0) -> Tensor:
+def autoregressive_order(dim: int, order, seed: int = 0, where: str = "MADE") -> Tensor:
     """The variables in the order they are generated: a permutation of ``0..dim-1``.
 
     ``"sequential"`` is ``0, 1, ..., dim-1``; ``"random"`` a permutation drawn with ``seed``;
@@ -42,12 +39,16 @@ def autoregressive_order(dim: int, order, seed: int = 0) -> Tensor:
             return torch.arange(dim)
         if order == "random":
             return torch.randperm(dim, generator=torch.Generator().manual_seed(seed))
-        raise FlowInputError(f"order must be 'sequential', 'random' or a permutation of "
-                             f"0..{dim - 1}, got {order!r}")
-    perm = torch.as_tensor(order)
+        raise FlowInputError(f"{where}: expected order to be 'sequential', 'random' or a "
+                             f"permutation of 0..{dim - 1}, got {order!r}")
+    try:
+        perm = torch.as_tensor(order)
+    except (TypeError, ValueError, RuntimeError):
+        raise FlowInputError(f"{where}: expected order to be 'sequential', 'random' or a "
+                             f"permutation of 0..{dim - 1}, got {order!r}") from None
     if (perm.dim() != 1 or perm.is_floating_point() or perm.numel() != dim
             or not torch.equal(perm.sort().values, torch.arange(dim))):
-        raise FlowInputError(f"order must be a permutation of 0..{dim - 1}, "
+        raise FlowInputError(f"{where}: expected order to be a permutation of 0..{dim - 1}, "
                              f"got {perm.tolist()}")
     return perm.clone().long()
 
@@ -103,11 +104,14 @@ class MADE(nn.Module):
                  order="sequential", seed: int = 0,
                  activation: Callable[[], nn.Module] = nn.SiLU):
         super().__init__()
-        self.dim = _positive_int(dim, "dim", "MADE")
-        self.params_per_dim = _positive_int(params_per_dim, "params_per_dim", "MADE")
-        widths = (hidden,) if isinstance(hidden, int) else tuple(hidden)
-        for w in widths:
-            _positive_int(w, "every hidden width", "MADE")
+        self.dim = positive_int(dim, "dim", "MADE")
+        self.params_per_dim = positive_int(params_per_dim, "params_per_dim", "MADE")
+        nonnegative_int(seed, "seed", "MADE")
+        widths = (hidden,) if isinstance(hidden, numbers.Integral) else hidden
+        if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence):
+            raise FlowInputError(f"MADE: expected hidden to be a width or a sequence of widths, "
+                                 f"got {hidden!r}")
+        widths = tuple(positive_int(w, "every hidden width", "MADE") for w in widths)
         self.register_buffer("order", autoregressive_order(dim, order, seed))
 
         position = torch.empty(dim, dtype=torch.long)
@@ -135,40 +139,42 @@ class MADE(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         check_input(x, (self.dim,), "x", self.net[0].weight.dtype, "MADE")
-        return self.net(x).reshape(x.shape[0], self.dim, self.params_per_dim)
+        h = self.net(x)
+        check_conditioner_output(h, "MADE")
+        return h.reshape(x.shape[0], self.dim, self.params_per_dim)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, params_per_dim={self.params_per_dim}, order={self.order.tolist()}"
 
 
-class AffineAutoregressive(Flow):
-    """Shared part of MAF and IAF: a MADE giving ``(mu_i, s_i)`` for each coordinate.
+class _Autoregressive(Flow):
+    """The autoregressive scheme every autoregressive flow shares: a MADE and two directions.
 
-    The log-scale is bounded softly, ``s = B tanh(s_raw / B)``, because ``exp`` of an
-    unbounded ``s`` overflows and one large scale makes training jump; near 0 the bound
-    has slope 1, so the flow still starts as the identity.
+    One MADE pass gives ``params_per_dim`` numbers per coordinate, each from the coordinates
+    before it in the order; a subclass's ``_transform(u, h, inverse)`` applies its elementwise
+    transform to ``u`` with them (``h`` of shape ``(batch, d, params_per_dim)``) and returns
+    ``(output, log|det J|)``. ``reads_data`` says where the MADE reads: the data side
+    (MAF: density is one pass, sampling ``d`` sequential passes) or the latent side (IAF:
+    the other way round).
     """
 
-    def __init__(self, dim: int, hidden: int | Sequence[int] = (64, 64), order="sequential",
-                 seed: int = 0, scale_bound: float = 3.0,
-                 activation: Callable[[], nn.Module] = nn.SiLU):
-        name = type(self).__name__
-        if isinstance(scale_bound, bool) or not isinstance(scale_bound, (int, float)) \
-                or not scale_bound > 0:
-            raise FlowInputError(f"{name}: scale_bound must be a positive number, got {scale_bound!r}")
-        super().__init__((_positive_int(dim, "dim", name),))
-        self.made = MADE(dim, hidden, 2, order, seed, activation)
-        self.scale_bound = float(scale_bound)
+    reads_data = True
+
+    def __init__(self, dim: int, hidden: int | Sequence[int], params_per_dim: int, order,
+                 seed: int, activation: Callable[[], nn.Module]):
+        super().__init__((positive_int(dim, "dim", type(self).__name__),))
+        self.made = MADE(dim, hidden, params_per_dim, order, seed, activation)
 
     @property
     def order(self) -> Tensor:
         return self.made.order
 
-    def shift_and_log_scale(self, u: Tensor) -> tuple[Tensor, Tensor]:
-        """``(mu(u), s(u))``, each ``(batch, d)``; entry ``i`` depends on ``u_<i`` only."""
-        h = self.made(u)
-        s = self.scale_bound * torch.tanh(h[..., 1] / self.scale_bound)
-        return h[..., 0], s
+    def _check(self, x: Tensor, name: str) -> None:
+        super()._check(x, name)
+        check_finite_parameters(self, type(self).__name__)
+
+    def _transform(self, u: Tensor, h: Tensor, inverse: bool) -> tuple[Tensor, Tensor]:
+        raise NotImplementedError
 
     def _solve_sequentially(self, target: Tensor, step: Callable[[Tensor], tuple[Tensor, Tensor]]):
         """Solve ``u = step(u)`` for an autoregressive ``step``, ``d`` passes.
@@ -180,6 +186,46 @@ class AffineAutoregressive(Flow):
         for _ in range(self.event_shape[0]):
             u, logdet = step(u)
         return u, logdet
+
+    def _forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        if self.reads_data:
+            return self._solve_sequentially(z, lambda x: self._transform(z, self.made(x), False))
+        return self._transform(z, self.made(z), False)
+
+    def _inverse(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        if self.reads_data:
+            return self._transform(x, self.made(x), True)
+        return self._solve_sequentially(x, lambda z: self._transform(x, self.made(z), True))
+
+
+class AffineAutoregressive(_Autoregressive):
+    """Shared part of MAF and IAF: an affine transform, ``(mu_i, s_i)`` from the MADE.
+
+    The log-scale is bounded softly, ``s = B tanh(s_raw / B)`` (``bounded_log_scale``),
+    because ``exp`` of an unbounded ``s`` overflows and one large scale makes training
+    jump; near 0 the bound has slope 1, so the flow still starts as the identity.
+    """
+
+    def __init__(self, dim: int, hidden: int | Sequence[int] = (64, 64), order="sequential",
+                 seed: int = 0, scale_bound: float = 3.0,
+                 activation: Callable[[], nn.Module] = nn.SiLU):
+        scale_bound = positive_float(scale_bound, "scale_bound", type(self).__name__,
+                                     allow_inf=True)
+        super().__init__(dim, hidden, 2, order, seed, activation)
+        self.scale_bound = scale_bound
+
+    def _shift_and_log_scale(self, h: Tensor) -> tuple[Tensor, Tensor]:
+        return h[..., 0], bounded_log_scale(h[..., 1], self.scale_bound)
+
+    def shift_and_log_scale(self, u: Tensor) -> tuple[Tensor, Tensor]:
+        """``(mu(u), s(u))``, each ``(batch, d)``; entry ``i`` depends on ``u_<i`` only."""
+        return self._shift_and_log_scale(self.made(u))
+
+    def _transform(self, u: Tensor, h: Tensor, inverse: bool) -> tuple[Tensor, Tensor]:
+        mu, s = self._shift_and_log_scale(h)
+        if inverse:
+            return (u - mu) * torch.exp(-s), -s.sum(dim=1)
+        return u * torch.exp(s) + mu, s.sum(dim=1)
 
 
 class MAF(AffineAutoregressive):
@@ -199,22 +245,14 @@ class MAF(AffineAutoregressive):
         order: ``"sequential"``, ``"random"`` or a permutation (see :class:`MADE`);
             alternate or shuffle it between stacked layers.
         seed: seed of the random order.
-        scale_bound: the bound ``B`` on ``|s|``.
+        scale_bound: the bound ``B`` on ``|s|``; ``math.inf`` leaves it unbounded.
         activation: a module class for the MADE's hidden layers.
 
     Example:
         >>> z, logdet = MAF(3).inverse(torch.randn(5, 3))
     """
 
-    def _forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
-        def step(x):
-            mu, s = self.shift_and_log_scale(x)
-            return z * torch.exp(s) + mu, s.sum(dim=1)
-        return self._solve_sequentially(z, step)
-
-    def _inverse(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        mu, s = self.shift_and_log_scale(x)
-        return (x - mu) * torch.exp(-s), -s.sum(dim=1)
+    reads_data = True
 
 
 class IAF(AffineAutoregressive):
@@ -231,12 +269,4 @@ class IAF(AffineAutoregressive):
         >>> x, logdet = IAF(3)(torch.randn(5, 3))
     """
 
-    def _forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
-        mu, s = self.shift_and_log_scale(z)
-        return z * torch.exp(s) + mu, s.sum(dim=1)
-
-    def _inverse(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        def step(z):
-            mu, s = self.shift_and_log_scale(z)
-            return (x - mu) * torch.exp(-s), -s.sum(dim=1)
-        return self._solve_sequentially(x, step)
+    reads_data = False

@@ -19,8 +19,9 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
+from ..validation import check_finite_parameters, positive_float, positive_int
 from .base import Flow, FlowInputError
-from .nets import MLP, ConvNet
+from .nets import MLP, ConvNet, bounded_log_scale, check_conditioner_output
 
 __all__ = ["affine_coupling_step", "AdditiveCoupling", "AffineCoupling"]
 
@@ -63,17 +64,17 @@ def affine_coupling_step(z: Tensor, s, t, mask: Tensor | None = None,
     return z * torch.exp(s) + t, log_det
 
 
-def _vector_mask(dim: int, mask, parity: int) -> Tensor:
+def _vector_mask(dim: int, mask, parity: int, where: str) -> Tensor:
     if mask is None:
         transformed = torch.arange(dim) >= dim // 2
     elif isinstance(mask, Tensor):
         if mask.dtype != torch.bool or mask.shape != (dim,):
-            raise FlowInputError(f"expected a bool mask of shape ({dim},) for dim={dim}, got "
-                                 f"{mask.dtype} of shape {tuple(mask.shape)}")
-        transformed = mask.clone()
+            raise FlowInputError(f"{where}: expected a bool mask of shape ({dim},) for dim={dim}, "
+                                 f"got {mask.dtype} of shape {tuple(mask.shape)}")
+        transformed = mask.detach().cpu().clone()
     else:
-        raise FlowInputError(f"expected mask to be None (halves), a bool tensor of shape ({dim},), "
-                             f"or one of the image masks {IMAGE_MASKS}, got {mask!r}")
+        raise FlowInputError(f"{where}: expected mask to be None (halves), a bool tensor of shape "
+                             f"({dim},), or one of the image masks {IMAGE_MASKS}, got {mask!r}")
     return ~transformed if parity else transformed
 
 
@@ -87,19 +88,31 @@ def _check_split(transformed: Tensor, where: str) -> None:
 
 
 class _Coupling(Flow):
-    """Masks, conditioner and the two directions shared by both coupling layers."""
+    """The coupling scheme every coupling layer shares: split, conditioner, two directions.
 
-    n_params = 1  # conditioner outputs per transformed entry
+    A mask splits the input into the copied part ``a`` and the transformed part ``b`` (the
+    halves of a vector, a bool mask, or a checkerboard or channel mask of an image); the
+    conditioner reads ``a`` and returns ``n_params`` numbers per entry of ``b``; a subclass's
+    ``_step`` applies its elementwise transform to ``b`` with them, in either direction,
+    and returns ``(output, log|det J|)``. As ``a`` passes unchanged, both directions are one
+    pass. Vectors: ``_step`` gets ``y_b`` of shape ``(batch, |b|)`` and ``h`` of shape
+    ``(batch, n_params |b|)`` and ``mask=None``. Images: ``_step`` gets the whole image
+    ``(batch, C, H, W)``, ``h`` of shape ``(batch, n_params C, H, W)`` and the bool mask of
+    ``b``, and must leave the entries outside the mask unchanged.
+    """
 
-    def __init__(self, dim: int, mask=None, parity: int = 0, conditioner: Callable | None = None,
-                 hidden: int = 64, n_hidden: int = 2, activation: Callable[[], nn.Module] = nn.SiLU):
+    def __init__(self, dim: int, mask, parity: int, conditioner: Callable | None, hidden: int,
+                 n_hidden: int, activation: Callable[[], nn.Module], n_params: int):
         name = type(self).__name__
-        if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
-            raise FlowInputError(f"{name}: expected a positive integer dim (or channels), got {dim!r}")
+        image = isinstance(mask, str)
+        dim = positive_int(dim, "channels" if image else "dim", name)
         if parity not in (0, 1):
             raise FlowInputError(f"{name}: expected parity 0 or 1, got {parity!r}")
-        self.image = isinstance(mask, str)
-        if self.image:
+        if conditioner is not None and not callable(conditioner):
+            raise FlowInputError(f"{name}: expected conditioner to be a module or a function, "
+                                 f"got {type(conditioner).__name__}")
+        self.image = image
+        if image:
             if mask not in IMAGE_MASKS:
                 raise FlowInputError(f"{name}: expected mask None, a bool tensor, or one of "
                                      f"{IMAGE_MASKS}, got {mask!r}")
@@ -107,22 +120,22 @@ class _Coupling(Flow):
             if mask == "channel":
                 _check_split((torch.arange(dim) >= dim // 2) != bool(parity),
                              f"{name} with a channel mask and {dim} channel(s)")
-            n_in, n_out = dim, self.n_params * dim
+            n_in, n_out = dim, n_params * dim
         else:
             super().__init__((dim,))
-            transformed = _vector_mask(dim, mask, parity)
+            transformed = _vector_mask(dim, mask, parity, name)
             _check_split(transformed, f"{name} with dim={dim}")
             self.register_buffer("index_a", (~transformed).nonzero().flatten(), persistent=False)
             self.register_buffer("index_b", transformed.nonzero().flatten(), persistent=False)
-            n_in, n_out = len(self.index_a), self.n_params * len(self.index_b)
+            n_in, n_out = len(self.index_a), n_params * len(self.index_b)
             # two contiguous blocks (the default halves) split and concatenate instead of
             # gathering and scattering: the same map, fewer and cheaper operations
             blocks = int((transformed[1:] != transformed[:-1]).sum()) == 1
             self._halves = (int(transformed.sum()), bool(transformed[0])) if blocks else None
-        self.mask_kind, self.parity, self._n_out = mask, parity, n_out
+        self.mask_kind, self.parity, self.n_params, self._n_out = mask, parity, n_params, n_out
         self._mask_cache: tuple | None = None
         if conditioner is None:
-            conditioner = (ConvNet if self.image else MLP)(n_in, n_out, hidden, n_hidden, activation)
+            conditioner = (ConvNet if image else MLP)(n_in, n_out, hidden, n_hidden, activation)
         self.conditioner = conditioner
 
     def image_mask(self, height: int, width: int, device=None) -> Tensor:
@@ -133,19 +146,27 @@ class _Coupling(Flow):
         if self.mask_kind == "checkerboard":
             grid = torch.arange(height, device=device)[:, None] + torch.arange(width, device=device)
             mask = ((grid + self.parity) % 2 == 1)[None]
-            _check_split(mask, f"{type(self).__name__} with a checkerboard mask on "
-                               f"{height}x{width} images")
+            if height * width < 2:      # two or more pixels always hold both colours
+                _check_split(mask, f"{type(self).__name__} with a checkerboard mask on "
+                                   f"{height}x{width} images")
         else:
             c = self.event_shape[0]
             mask = ((torch.arange(c, device=device) >= c // 2) != bool(self.parity))[:, None, None]
         self._mask_cache = (key, mask)
         return mask
 
+    def _check(self, x: Tensor, name: str) -> None:
+        super()._check(x, name)
+        check_finite_parameters(self, type(self).__name__)
+
     def _condition(self, y_a: Tensor) -> Tensor:
         h = self.conditioner(y_a)
-        if h.shape[1] != self._n_out:
+        if not isinstance(h, Tensor) or h.dim() != y_a.dim() or h.shape[0] != y_a.shape[0] \
+                or h.shape[1] != self._n_out or h.shape[2:] != y_a.shape[2:]:
+            got = tuple(h.shape) if isinstance(h, Tensor) else type(h).__name__
             raise FlowInputError(f"{type(self).__name__}: the conditioner must return "
-                                 f"{self._n_out} values per sample (dim 1), got {tuple(h.shape)}")
+                                 f"{self._n_out} values per sample (dim 1), got {got}")
+        check_conditioner_output(h, type(self).__name__)
         return h
 
     def _step(self, y: Tensor, h: Tensor, mask: Tensor | None,
@@ -179,36 +200,6 @@ class _Coupling(Flow):
         return f"{super().extra_repr()}, mask={mask}, parity={self.parity}"
 
 
-class AdditiveCoupling(_Coupling):
-    """NICE's additive coupling, ``x_a = z_a``, ``x_b = z_b + t(z_a)``: volume preserving.
-
-    ``log|det J| = 0`` exactly: the Jacobian is triangular with ones on the diagonal.
-
-    Args:
-        dim: number of coordinates of a vector, or channels of an image (with an image mask).
-        mask: ``None`` splits a vector into halves (``z_a`` the first ``dim // 2``
-            coordinates); a bool tensor of shape ``(dim,)`` marks the transformed ones;
-            ``"checkerboard"`` (alternate pixels) or ``"channel"`` (the last ``C - C // 2``
-            channels are transformed) make it an image flow on ``(batch, C, H, W)``.
-        parity: 1 swaps the roles of ``z_a`` and ``z_b``; alternate it between layers.
-        conditioner: computes ``t`` from ``z_a``: ``(batch, |a|) -> (batch, |b|)`` for
-            vectors, ``(batch, C, H, W) -> (batch, C, H, W)`` for images (it sees ``z``
-            with ``z_b`` set to 0). By default an ``MLP`` / ``ConvNet`` with a zero last
-            layer, so the layer starts as the identity.
-        hidden, n_hidden, activation: width, depth and activation of the default conditioner.
-
-    Example:
-        >>> x, logdet = AdditiveCoupling(2)(torch.randn(5, 2))
-    """
-
-    n_params = 1
-
-    def _step(self, y, h, mask, inverse):
-        t = h if mask is None else torch.where(mask, h, 0.0)
-        logdet = torch.zeros(y.shape[0], dtype=y.dtype, device=y.device)
-        return (y - t if inverse else y + t), logdet
-
-
 class AffineCoupling(_Coupling):
     """RealNVP's affine coupling, ``x_a = z_a``, ``x_b = z_b * exp(s(z_a)) + t(z_a)``.
 
@@ -230,27 +221,48 @@ class AffineCoupling(_Coupling):
             ``z`` with ``z_b`` set to 0); the first half of dim 1 is ``s_raw``. By default
             an ``MLP`` / ``ConvNet`` with a zero last layer, so the layer starts as the identity.
         hidden, n_hidden, activation: width, depth and activation of the default conditioner.
-        scale_bound: the bound ``B`` on ``|s|``.
+        scale_bound: the bound ``B`` on ``|s|``; ``math.inf`` leaves ``s = s_raw`` unbounded.
 
     Example:
         >>> x, logdet = AffineCoupling(2)(torch.randn(5, 2))
         >>> x, logdet = AffineCoupling(4, mask="checkerboard")(torch.randn(5, 4, 8, 8))
     """
 
-    n_params = 2
-
     def __init__(self, dim: int, mask=None, parity: int = 0, conditioner: Callable | None = None,
                  hidden: int = 64, n_hidden: int = 2, activation: Callable[[], nn.Module] = nn.SiLU,
                  scale_bound: float = 3.0):
-        if not scale_bound > 0:
-            raise FlowInputError(f"AffineCoupling: scale_bound must be positive, got {scale_bound!r}")
-        super().__init__(dim, mask, parity, conditioner, hidden, n_hidden, activation)
-        self.scale_bound = float(scale_bound)
+        scale_bound = positive_float(scale_bound, "scale_bound", "AffineCoupling", allow_inf=True)
+        super().__init__(dim, mask, parity, conditioner, hidden, n_hidden, activation, n_params=2)
+        self.scale_bound = scale_bound
 
     def log_scale(self, s_raw: Tensor) -> Tensor:
         """``s = B * tanh(s_raw / B)``: the bounded log-scale, ``|s| < B``."""
-        return self.scale_bound * torch.tanh(s_raw / self.scale_bound)
+        return bounded_log_scale(s_raw, self.scale_bound)
 
     def _step(self, y, h, mask, inverse):
         s_raw, t = h.chunk(2, dim=1)
         return affine_coupling_step(y, self.log_scale(s_raw), t, mask, inverse)
+
+
+class AdditiveCoupling(_Coupling):
+    """NICE's additive coupling, ``x_a = z_a``, ``x_b = z_b + t(z_a)``: volume preserving.
+
+    ``log|det J| = 0`` exactly: the Jacobian is triangular with ones on the diagonal.
+
+    Arguments as for :class:`AffineCoupling` (without ``scale_bound``); the conditioner
+    returns only the shift ``t``: ``(batch, |a|) -> (batch, |b|)`` for vectors,
+    ``(batch, C, H, W) -> (batch, C, H, W)`` for images.
+
+    Example:
+        >>> x, logdet = AdditiveCoupling(2)(torch.randn(5, 2))
+    """
+
+    def __init__(self, dim: int, mask=None, parity: int = 0, conditioner: Callable | None = None,
+                 hidden: int = 64, n_hidden: int = 2,
+                 activation: Callable[[], nn.Module] = nn.SiLU):
+        super().__init__(dim, mask, parity, conditioner, hidden, n_hidden, activation, n_params=1)
+
+    def _step(self, y, h, mask, inverse):
+        t = h if mask is None else torch.where(mask, h, 0.0)
+        logdet = y.new_zeros(y.shape[0])
+        return (y - t if inverse else y + t), logdet

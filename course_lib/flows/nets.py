@@ -2,16 +2,56 @@
 
 A conditioner never has to be inverted, so it can be any network. Its last layer starts
 at zero, so a flow built on it starts as the identity map (``s = 0``, ``t = 0``) and
-training moves it away from there.
+training moves it away from there. ``bounded_log_scale`` turns a conditioner's raw output
+into the log-scale of an affine transform.
 """
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["MLP", "ConvNet", "spread_hinges", "first_linear"]
+from ..validation import (CourseValueError, is_validating, nonnegative_int, positive_float,
+                          positive_int)
+
+__all__ = ["MLP", "ConvNet", "spread_hinges", "first_linear", "bounded_log_scale",
+           "check_conditioner_output"]
+
+
+def check_conditioner_output(h: Tensor, where: str) -> None:
+    """Raise if a conditioner returned NaN or inf for a finite input (a value check).
+
+    The inputs and parameters were checked before, so the network's finite weights are so
+    large that its arithmetic overflowed the dtype.
+    """
+    if not is_validating():
+        return
+    finite = torch.isfinite(h)
+    if not bool(finite.all()):
+        bad = int((~finite).sum().item())
+        raise CourseValueError(
+            f"{where}: the conditioner returned {bad} non-finite value(s) (NaN or inf) for a "
+            f"finite input; its parameters are finite but so large that {h.dtype} overflows: "
+            "re-initialise them, lower the learning rate, or clip the gradients")
+
+
+def bounded_log_scale(s_raw: Tensor, bound: float) -> Tensor:
+    """The soft bound on a log-scale, ``s = B tanh(s_raw / B)``, so ``|s| < B``.
+
+    ``exp`` of an unbounded ``s`` overflows, and one large scale early in training makes the
+    loss jump; ``|s| < B`` keeps every stretch within ``exp(+-B)``. Near 0 the bound has
+    slope 1, so a layer whose conditioner outputs 0 is still the identity. ``B = inf``
+    means no bound: ``s = s_raw``.
+
+    Example:
+        >>> bounded_log_scale(torch.tensor([0.0, 100.0]), 3.0)
+        tensor([0., 3.])
+    """
+    if math.isinf(bound):
+        return s_raw
+    return bound * torch.tanh(s_raw / bound)
 
 
 class MLP(nn.Module):
@@ -36,10 +76,8 @@ class MLP(nn.Module):
         super().__init__()
         for name, value in (("in_features", in_features), ("out_features", out_features),
                             ("hidden", hidden)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"MLP: {name} must be a positive integer, got {value!r}")
-        if not isinstance(n_hidden, int) or n_hidden < 0:
-            raise ValueError(f"MLP: n_hidden must be a non-negative integer, got {n_hidden!r}")
+            positive_int(value, name, "MLP")
+        nonnegative_int(n_hidden, "n_hidden", "MLP")
         sizes = [in_features] + [hidden] * n_hidden + [out_features]
         layers: list[nn.Module] = []
         for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -81,8 +119,7 @@ class ConvNet(nn.Module):
         super().__init__()
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels),
                             ("hidden", hidden), ("n_hidden", n_hidden)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"ConvNet: {name} must be a positive integer, got {value!r}")
+            positive_int(value, name, "ConvNet")
         layers: list[nn.Module] = [nn.Conv2d(in_channels, hidden, 3, padding=1), activation()]
         for _ in range(n_hidden - 1):
             layers += [nn.Conv2d(hidden, hidden, 1), activation()]
@@ -95,6 +132,7 @@ class ConvNet(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
 
+
 def spread_hinges(layer: nn.Linear, spread: float = 3.0, gain: float = 1.0) -> None:
     """Initialise the first layer of a ReLU conditioner so that it can bend anywhere.
 
@@ -105,6 +143,11 @@ def spread_hinges(layer: nn.Linear, spread: float = 3.0, gain: float = 1.0) -> N
     ``gain`` above 1 makes the hidden features larger, so Adam's steps move the spline
     parameters faster and sharp features of a density (edges) are learned sooner.
     """
+    if not isinstance(layer, nn.Linear):
+        raise CourseValueError(f"spread_hinges: expected an nn.Linear layer, "
+                               f"got {type(layer).__name__}")
+    spread = positive_float(spread, "spread", "spread_hinges")
+    gain = positive_float(gain, "gain", "spread_hinges")
     with torch.no_grad():
         weight = layer.weight.mul_(gain)
         if hasattr(layer, "mask"):
@@ -115,4 +158,7 @@ def spread_hinges(layer: nn.Linear, spread: float = 3.0, gain: float = 1.0) -> N
 
 def first_linear(net: nn.Module) -> nn.Linear:
     """The first ``nn.Linear`` of a network (the layer ``spread_hinges`` initialises)."""
-    return next(m for m in net.modules() if isinstance(m, nn.Linear))
+    for m in net.modules():
+        if isinstance(m, nn.Linear):
+            return m
+    raise CourseValueError(f"first_linear: {type(net).__name__} has no nn.Linear layer")
