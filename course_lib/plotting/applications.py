@@ -231,10 +231,3 @@ def plot_completions(image, observed, completions, *, axes: Sequence[Axes] | Non
         ax.set_axis_off()
         ax.set_title(title, fontsize="small")
     return axes[0].figure
-
-
-__all__ += ["plot_score_histograms", "plot_roc", "threshold_summary", "plot_threshold",
-            "animate_threshold_sweep", "plot_ranked_images", "plot_posteriors",
-            "plot_completions"]
-
-

@@ -148,8 +148,3 @@ def plot_model_and_target(model: torch.nn.Module, xlim: tuple[float, float],
     plot_density_2d(model.log_prob, xlim, ylim, ax=axes[1], resolution=resolution, dtype=dtype,
                     title=titles[1] if titles else "model density $p_X(x)$")
     return axes[0].figure
-
-
-__all__ += ["flow_stages", "animate_layers", "log_mass_on_window", "plot_model_and_target"]
-
-

@@ -369,10 +369,3 @@ def plot_linear_field_1d(a: float = 0.5, *, times: Sequence[float] = (0.0, 0.5, 
     log_ax.set_title(f"along each path: slope $-a$ = {-a:g}", fontsize="medium")
     log_ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))
     return density_ax.figure
-
-
-__all__ += ["EULER_STEPS", "euler_path", "plot_euler", "gaussian_flux", "plot_flux_box",
-            "SPIRAL_MATRIX", "spiral_field", "swirl_field", "MovingDensity", "SPIRAL", "SWIRL",
-            "plot_density_on_grid", "animate_moving_density", "plot_linear_field_1d"]
-
-

@@ -254,10 +254,3 @@ def animate_trajectories(paths, log_p, times: Sequence[float], *, data=None,
                               blit=False)
     plt.close(figure)
     return animation
-
-
-__all__ += ["hutchinson_variance_theory", "saved_tensor_bytes", "backprop_memory",
-            "plot_backprop_memory", "plot_hutchinson_variance", "plot_trajectories",
-            "plot_log_density_paths", "animate_trajectories"]
-
-

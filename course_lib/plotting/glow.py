@@ -285,11 +285,6 @@ def plot_change_maps(image: torch.Tensor, flows: Sequence[torch.nn.Module],
     return axes[0].figure
 
 
-__all__ += ["three_channel_pattern", "image_grid", "plot_images", "plot_channel_mixing",
-            "squeeze_positions", "plot_squeeze", "animate_squeeze", "multiscale_levels",
-            "plot_change_maps"]
-
-
 def resample_level(model: NormalizingFlow, x: torch.Tensor, levels: torch.Tensor, level: int,
                    temperature: float = 1.0,
                    generator: torch.Generator | None = None) -> torch.Tensor:
@@ -326,8 +321,3 @@ def plot_level_resampling(model: NormalizingFlow, x: torch.Tensor, levels: torch
         plot_images(images.flatten(0, 1), ax=axes[k + 1], nrow=variations,
                     title=f"level {k} drawn again ({count} latents)")
     return axes[0].figure
-
-
-__all__ += ["resample_level", "plot_level_resampling"]
-
-

@@ -194,9 +194,3 @@ def plot_gaussian_entropy(stds: Sequence[float] = (1.0, 0.242, 0.1), *, ax: Axes
     ax.set_ylabel("density")
     ax.legend(fontsize="small", loc="upper right")
     return ax.figure
-
-
-__all__ += ["SampleSnapshots", "plot_target_and_fits", "animate_snapshots",
-            "plot_importance_weights", "plot_gaussian_entropy"]
-
-

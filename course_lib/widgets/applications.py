@@ -69,8 +69,3 @@ def observed_rows_explorer(vae, image, rows: int = 3, *, lim: float = 6.0,
         for extra in axes[completions + 2:]:
             extra.set_axis_off()
     return FigureExplorer(controls, draw, figsize=(9.5, 4.2))
-
-
-__all__ += ["threshold_explorer", "observed_rows_explorer"]
-
-

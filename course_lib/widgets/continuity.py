@@ -130,9 +130,3 @@ def continuity_explorer(example: str = "spiral", t: float = 0.5, *, t_end: float
                                  description="t", continuous_update=False, readout_format=".2f"),
     }
     return FigureExplorer(controls, draw, figsize=(10.0, 4.6))
-
-
-__all__ += ["euler_explorer", "FLUX_FIELDS", "flux_box_explorer", "MOVING_DENSITIES",
-            "continuity_explorer"]
-
-
