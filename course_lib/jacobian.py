@@ -68,12 +68,12 @@ def jacobian(f: Callable, x: Tensor, create_graph: bool = False) -> Tensor:
     with torch.enable_grad():
         y = _output(f, x, "jacobian")
         rows = []
-        for i in range(y.shape[1]):
+        for i in range(y.shape[1] if y.requires_grad else 0):
             (g,) = torch.autograd.grad(y[:, i].sum(), x, retain_graph=True,
                                        create_graph=create_graph, allow_unused=True)
             rows.append(torch.zeros_like(x) if g is None else g)
-    if not rows:
-        return x.new_zeros(batch, 0, math.prod(x.shape[1:]))
+    if not rows:   # no outputs, or none that depends on x
+        return x.new_zeros(batch, y.shape[1], math.prod(x.shape[1:]))
     return torch.stack([r.flatten(1) for r in rows], dim=1)
 
 
@@ -98,7 +98,7 @@ def divergence_exact(f: Callable, x: Tensor, create_graph: bool = True) -> Tenso
             x = x.detach().requires_grad_(True)
         y = _output(f, x, "divergence_exact", square=True)
         div = x.new_zeros(x.shape[0])
-        for i in range(y.shape[1]):
+        for i in range(y.shape[1] if y.requires_grad else 0):
             (g,) = torch.autograd.grad(y[:, i].sum(), x, retain_graph=True,
                                        create_graph=create_graph, allow_unused=True)
             if g is not None:
@@ -155,7 +155,7 @@ def divergence_hutchinson(f: Callable, x: Tensor, n_probes: int = 1, noise: str 
             x = x.detach().requires_grad_(True)
         y = _output(f, x, "divergence_hutchinson", square=True).reshape(x.shape)
         total = x.new_zeros(x.shape[0])
-        for k in range(eps.shape[0]):
+        for k in range(eps.shape[0] if y.requires_grad else 0):
             (vjp,) = torch.autograd.grad(y, x, eps[k], retain_graph=True,
                                          create_graph=create_graph, allow_unused=True)
             if vjp is not None:
