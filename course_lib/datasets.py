@@ -8,7 +8,7 @@ Example:
     >>> data = get("checkerboard")
     >>> data.sample(3, generator=torch.Generator().manual_seed(0)).shape
     torch.Size([3, 2])
-    >>> data.log_prob(torch.tensor([[0.5, 0.5], [1.5, 0.5]]))   # a dark square, a light one
+    >>> data.log_prob(torch.tensor([[0.5, 0.5], [2.5, 0.5]]))   # a dark square, a light one
     tensor([-3.4657,    -inf])
 """
 from __future__ import annotations
