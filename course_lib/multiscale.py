@@ -33,8 +33,8 @@ def multiscale_levels(image_shape: tuple[int, int, int], n_levels: int) -> torch
     """
     c, h, w = image_shape
     if not isinstance(n_levels, int) or n_levels < 1 or h % 2 ** n_levels or w % 2 ** n_levels:
-        raise CourseValueError(f"multiscale_levels: expected n_levels >= 1 that halves {h}x{w} that "
-                               f"many times, got {n_levels!r}")
+        raise CourseValueError(f"multiscale_levels: expected n_levels >= 1 that halves {h}x{w} "
+                               f"that many times, got {n_levels!r}")
     channels = [c * 2 ** k for k in range(n_levels)]
     sizes = [(h // 2 ** k, w // 2 ** k) for k in range(n_levels)]
     inner = None

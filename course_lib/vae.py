@@ -26,7 +26,7 @@ where ``log p(x)`` is known exactly.
 Example:
     >>> from course_lib.flows import Planar
     >>> vae = VAE(64, latent_dim=2, posterior_flows=[Planar(2) for _ in range(4)])
-    >>> vae.elbo(torch.zeros(3, 64)).shape          # fit(vae, data, loss_fn=negative_elbo) trains it
+    >>> vae.elbo(torch.zeros(3, 64)).shape     # fit(vae, data, loss_fn=negative_elbo) trains it
     torch.Size([3])
 
 The ground truth a posterior is compared with, :func:`posterior_on_grid` (the posterior of a
