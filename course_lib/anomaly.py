@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .validation import CourseValueError, is_validating, positive_int
+
 __all__ = ["anomaly_scores", "roc_curve", "auroc", "Confusion", "confusion"]
 
 
@@ -40,12 +42,17 @@ def anomaly_scores(model: torch.nn.Module, x: Tensor, levels: int | None = None,
     """
     if not isinstance(x, Tensor) or x.dim() < 2:
         got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-        raise ValueError(f"anomaly_scores: expected a batch of shape (n, ...), got {got}")
+        raise CourseValueError(f"anomaly_scores: expected a batch of shape (n, ...), got {got}")
+    batch_size = positive_int(batch_size, "batch_size", "anomaly_scores")
     if levels is not None:
-        if bool(((x != x.round()) | (x < 0) | (x > levels - 1)).any()):
-            raise ValueError(f"anomaly_scores: with levels={levels}, expected integer pixel "
-                             f"values 0..{levels - 1}, got {x.min().item():g}..{x.max().item():g}")
+        levels = positive_int(levels, "levels", "anomaly_scores", minimum=2)
+        if is_validating() and bool(((x != x.round()) | (x < 0) | (x > levels - 1)).any()):
+            raise CourseValueError(
+                f"anomaly_scores: with levels={levels}, expected integer pixel values "
+                f"0..{levels - 1}, got {x.min().item():g}..{x.max().item():g}")
         x = (x + 0.5) / levels
+    if x.shape[0] == 0:   # nothing to score (torch.cat refuses an empty list)
+        return torch.zeros(0, dtype=x.dtype if x.is_floating_point() else None, device=x.device)
     with torch.no_grad():
         nll = torch.cat([-model.log_prob(chunk) for chunk in x.split(batch_size)])
     if levels is None:
@@ -58,15 +65,16 @@ def _labels_and_scores(labels, scores, where: str) -> tuple[np.ndarray, np.ndarr
     y = np.asarray(labels.detach() if isinstance(labels, Tensor) else labels).ravel()
     s = np.asarray(scores.detach() if isinstance(scores, Tensor) else scores, dtype=float).ravel()
     if y.shape != s.shape:
-        raise ValueError(f"{where}: expected one label per score, got {y.size} labels and "
+        raise CourseValueError(f"{where}: expected one label per score, got {y.size} labels and "
                          f"{s.size} scores")
     if not np.isin(y, (0, 1)).all():
-        raise ValueError(f"{where}: expected labels 0 (normal) and 1 (anomaly), got values "
+        raise CourseValueError(f"{where}: expected labels 0 (normal) and 1 (anomaly), got values "
                          f"{sorted(set(np.unique(y).tolist()) - {0, 1})[:3]}")
     if not np.isfinite(s).all():
-        raise ValueError(f"{where}: scores contain {(~np.isfinite(s)).sum()} non-finite value(s)")
+        raise CourseValueError(f"{where}: scores contain {(~np.isfinite(s)).sum()} non-finite "
+                               "value(s)")
     if y.sum() == 0 or y.sum() == y.size:
-        raise ValueError(f"{where}: needs both normal (0) and anomalous (1) examples, got "
+        raise CourseValueError(f"{where}: needs both normal (0) and anomalous (1) examples, got "
                          f"{int(y.sum())} anomalies among {y.size}")
     return y.astype(int), s
 

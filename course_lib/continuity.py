@@ -22,45 +22,56 @@ import torch
 from torch import Tensor
 
 from .jacobian import divergence_exact
+from .validation import CourseValueError, check_finite, finite_float, positive_float, positive_int
 
 __all__ = ["outward_flux", "divergence_integral", "cell_centres", "evolve_density",
-           "total_mass", "gaussian_pushforward", "gaussian_density"]
+           "total_mass", "gaussian_pushforward", "gaussian_density", "gaussian_flux"]
 
 Box = Sequence[float]  # (a_1, b_1, a_2, b_2)
 
 
 def _nodes(a: float, b: float, n: int) -> tuple[Tensor, Tensor]:
     """Gauss-Legendre nodes and weights on ``[a, b]`` (exact for polynomials of degree < 2n)."""
+    n = positive_int(n, "the number of quadrature nodes n", "continuity")
     x, w = np.polynomial.legendre.leggauss(n)
     x = 0.5 * (b - a) * x + 0.5 * (b + a)
     return torch.as_tensor(x), torch.as_tensor(0.5 * (b - a) * w)
 
 
-def _check_box(box: Box) -> tuple[float, float, float, float]:
-    if len(box) != 4 or not (box[0] < box[1] and box[2] < box[3]):
-        raise ValueError(f"expected a box (a_1, b_1, a_2, b_2) with a_1 < b_1 and a_2 < b_2, "
-                         f"got {tuple(box)}")
-    return tuple(float(v) for v in box)
+def _check_box(box: Box, where: str) -> tuple[float, float, float, float]:
+    try:
+        values = tuple(finite_float(v, "every corner of the box", where) for v in box)
+    except TypeError:
+        values = ()
+    if len(values) != 4 or not (values[0] < values[1] and values[2] < values[3]):
+        raise CourseValueError(f"{where}: expected a box (a_1, b_1, a_2, b_2) with a_1 < b_1 and "
+                               f"a_2 < b_2, got {box!r}")
+    return values
 
 
 def outward_flux(J: Callable[[Tensor], Tensor], box: Box, n: int = 64) -> float:
     """Net outflow ``oint J . n dS`` through the four sides of the box, outward normals."""
-    a1, b1, a2, b2 = _check_box(box)
+    a1, b1, a2, b2 = _check_box(box, "outward_flux")
     s1, w1 = _nodes(a1, b1, n)
     s2, w2 = _nodes(a2, b2, n)
 
     def along(z1, z2, component):
         z = torch.stack(torch.broadcast_tensors(z1, z2), dim=1)
-        return J(z)[:, component]
+        out = J(z)
+        check_finite(out, "the flux J(z)", "outward_flux")
+        return out[:, component]
 
-    right = along(torch.tensor(b1), s2, 0) - along(torch.tensor(a1), s2, 0)
-    top = along(s1, torch.tensor(b2), 1) - along(s1, torch.tensor(a2), 1)
+    def side(value: float) -> Tensor:
+        return torch.tensor(value, dtype=torch.float64)
+
+    right = along(side(b1), s2, 0) - along(side(a1), s2, 0)
+    top = along(s1, side(b2), 1) - along(s1, side(a2), 1)
     return float((right * w2).sum() + (top * w1).sum())
 
 
 def divergence_integral(J: Callable[[Tensor], Tensor], box: Box, n: int = 64) -> float:
     """``int_V div J dz`` over the box, with ``div J = tr(dJ/dz)`` from autograd."""
-    a1, b1, a2, b2 = _check_box(box)
+    a1, b1, a2, b2 = _check_box(box, "divergence_integral")
     s1, w1 = _nodes(a1, b1, n)
     s2, w2 = _nodes(a2, b2, n)
     z1, z2 = torch.meshgrid(s1, s2, indexing="ij")
@@ -68,10 +79,13 @@ def divergence_integral(J: Callable[[Tensor], Tensor], box: Box, n: int = 64) ->
     return float((div.reshape(n, n) * w1[:, None] * w2[None, :]).sum())
 
 
-def cell_centres(half_width: float, n: int) -> tuple[Tensor, Tensor, float]:
+def cell_centres(half_width: float, n: int, dtype: torch.dtype = torch.float64,
+                 device: torch.device | str | None = None) -> tuple[Tensor, Tensor, float]:
     """Centres ``(Z1, Z2)`` of an ``n x n`` grid of cells on ``[-L, L]^2``, and the side ``h``."""
+    half_width = positive_float(half_width, "half_width", "cell_centres")
+    n = positive_int(n, "the number of cells n", "cell_centres")
     h = 2 * half_width / n
-    c = -half_width + h * (torch.arange(n, dtype=torch.float64) + 0.5)
+    c = -half_width + h * (torch.arange(n, dtype=dtype, device=device) + 0.5)
     z1, z2 = torch.meshgrid(c, c, indexing="ij")
     return z1, z2, h
 
@@ -84,7 +98,13 @@ def total_mass(p: Tensor, h: float) -> Tensor:
 def _face_velocity(field, t: float, z1: Tensor, z2: Tensor, component: int) -> Tensor:
     z = torch.stack([z1.flatten(), z2.flatten()], dim=1)
     with torch.no_grad():
-        return field(torch.tensor(t, dtype=z.dtype), z)[:, component].reshape(z1.shape)
+        v = field(torch.tensor(t, dtype=z.dtype, device=z.device), z)
+    if not isinstance(v, Tensor) or v.shape != z.shape:
+        got = tuple(v.shape) if isinstance(v, Tensor) else type(v).__name__
+        raise CourseValueError(f"evolve_density: expected the field to map points (n, 2) to "
+                               f"velocities (n, 2), got {got}")
+    check_finite(v, "the field's output f(t, z)", "evolve_density")
+    return v[:, component].reshape(z1.shape)
 
 
 def evolve_density(p0: Tensor, field: Callable[[Tensor, Tensor], Tensor], half_width: float,
@@ -102,13 +122,16 @@ def evolve_density(p0: Tensor, field: Callable[[Tensor, Tensor], Tensor], half_w
     """
     if not isinstance(p0, Tensor) or p0.dim() != 2 or p0.shape[0] != p0.shape[1]:
         got = tuple(p0.shape) if isinstance(p0, Tensor) else type(p0).__name__
-        raise ValueError(f"expected p0 of shape (n, n) on the grid of cell_centres, got {got}")
-    times = [float(t) for t in times]
+        raise CourseValueError(f"evolve_density: expected p0 of shape (n, n) on the grid of "
+                               f"cell_centres, got {got}")
+    times = [finite_float(t, "every time", "evolve_density") for t in times]
     if not times or times[0] < 0 or any(b < a for a, b in zip(times, times[1:])):
-        raise ValueError(f"expected non-negative increasing times, got {times}")
+        raise CourseValueError(f"evolve_density: expected non-negative increasing times, "
+                               f"got {times}")
+    cfl = positive_float(cfl, "cfl", "evolve_density")
+    check_finite(p0, "p0", "evolve_density")
     n = p0.shape[0]
-    h = 2 * half_width / n
-    z1, z2, _ = cell_centres(half_width, n)
+    z1, z2, h = cell_centres(half_width, n, device=p0.device)
     p, t, out = p0.to(torch.float64).clone(), 0.0, []
     for t_end in times:
         while t < t_end - 1e-12:
@@ -141,3 +164,19 @@ def gaussian_density(z1: Tensor, z2: Tensor, mean: Tensor, cov: Tensor) -> Tenso
     r = torch.stack([z1, z2], dim=-1) - mean
     quad = (r @ torch.linalg.inv(cov) * r).sum(-1)
     return torch.exp(-0.5 * quad) / (2 * math.pi * torch.linalg.det(cov).sqrt())
+
+
+def gaussian_flux(field: Callable[[Tensor], Tensor], mean=(0.0, 0.0),
+                  cov=((1.0, 0.0), (0.0, 1.0))) -> Callable[[Tensor], Tensor]:
+    """The probability flux ``J(z) = p(z) f(z)`` of ``p = N(mean, cov)`` moved by the velocity
+    ``f`` (batches ``(n, 2) -> (n, 2)``), as a callable on batches ``(n, 2)``."""
+    mean, cov = torch.tensor(mean, dtype=torch.float64), torch.tensor(cov, dtype=torch.float64)
+    if mean.shape != (2,) or cov.shape != (2, 2):
+        raise CourseValueError(f"gaussian_flux: expected a mean of shape (2,) and a covariance of "
+                               f"shape (2, 2), got {tuple(mean.shape)} and {tuple(cov.shape)}")
+
+    def flux(z: Tensor) -> Tensor:
+        p = gaussian_density(z[:, 0], z[:, 1], mean.to(z), cov.to(z))
+        return p[:, None] * field(z)
+
+    return flux

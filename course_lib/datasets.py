@@ -3,6 +3,13 @@
 ``get(name)`` returns a data set with ``sample(n, generator=None)``; where the density
 is known in closed form it also has ``log_prob(x)`` and ``entropy`` (in nats), so a
 model's test NLL can be compared with the best value possible.
+
+Example:
+    >>> data = get("checkerboard")
+    >>> data.sample(3, generator=torch.Generator().manual_seed(0)).shape
+    torch.Size([3, 2])
+    >>> data.log_prob(torch.tensor([[0.5, 0.5], [2.5, 0.5]]))   # a dark square, a light one
+    tensor([-3.4657,    -inf])
 """
 from __future__ import annotations
 
@@ -12,8 +19,21 @@ from functools import cached_property
 import torch
 from torch import Tensor
 
+from .validation import CourseValueError, check_finite, nonnegative_int
+
 __all__ = ["get", "names", "Dataset", "EightGaussians", "Checkerboard", "TwoMoons", "Rings",
            "Pinwheel", "Digits"]
+
+
+def sample_request(n, generator, where: str) -> int:
+    """``n`` as an int >= 0, after checking that ``generator`` is a ``torch.Generator`` or
+    ``None``: the arguments of every ``sample(n, generator=None)`` of data sets and targets."""
+    n = nonnegative_int(n, "the number of samples n", where)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise CourseValueError(
+            f"{where}: expected generator to be a torch.Generator or None, got {generator!r} "
+            f"({type(generator).__name__}); for a seed, pass torch.Generator().manual_seed(seed)")
+    return n
 
 
 class Dataset:
@@ -24,8 +44,9 @@ class Dataset:
     has_density: bool = False
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise ValueError(f"{self.name}: expected a positive integer number of samples, got {n!r}")
+        """``n`` samples (``n = 0`` gives an empty batch), shape ``(n, dim)``, in torch's default
+        dtype, drawn with ``generator`` (a ``torch.Generator``; the global one if ``None``)."""
+        n = sample_request(n, generator, f"{self.name}.sample")
         return self._sample(n, generator).to(torch.get_default_dtype())
 
     def _sample(self, n: int, generator: torch.Generator | None) -> Tensor:
@@ -38,10 +59,19 @@ class Dataset:
     def entropy(self) -> float:
         raise NotImplementedError(f"{self.name} has no closed-form density")
 
-    def _check(self, x: Tensor) -> None:
+    def _check(self, x: Tensor) -> Tensor:
+        """``x`` checked (shape always, finiteness while validating); integer and boolean
+        points are cast to torch's default floating dtype, so densities never overflow."""
+        where = f"{self.name}.log_prob"
         if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] != self.dim:
             got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-            raise ValueError(f"{self.name}.log_prob: expected shape (batch, {self.dim}), got {got}")
+            raise CourseValueError(f"{where}: expected shape (batch, {self.dim}), got {got}")
+        if x.is_complex():
+            raise CourseValueError(f"{where}: expected real points, got dtype {x.dtype}")
+        if not x.is_floating_point():
+            x = x.to(torch.get_default_dtype())
+        check_finite(x, "x", where)
+        return x
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -67,8 +97,8 @@ class EightGaussians(Dataset):
     name, has_density = "eight_gaussians", True
     radius, std = 2 * math.sqrt(2), math.sqrt(2) / 4
 
-    def centers(self, dtype=torch.float64) -> Tensor:
-        angle = torch.arange(8, dtype=dtype) * math.pi / 4
+    def centers(self, dtype=torch.float64, device=None) -> Tensor:
+        angle = torch.arange(8, dtype=dtype, device=device) * math.pi / 4
         return self.radius * torch.stack([angle.cos(), angle.sin()], dim=1)
 
     def _sample(self, n, generator):
@@ -77,8 +107,8 @@ class EightGaussians(Dataset):
         return self.centers()[k] + self.std * noise
 
     def log_prob(self, x: Tensor) -> Tensor:
-        self._check(x)
-        c = self.centers(x.dtype).to(x.device)
+        x = self._check(x)
+        c = self.centers(x.dtype, x.device)
         sq = ((x[:, None, :] - c[None]) ** 2).sum(-1) / self.std ** 2
         return torch.logsumexp(-0.5 * sq, dim=1) - math.log(8) - math.log(2 * math.pi * self.std ** 2)
 
@@ -108,7 +138,7 @@ class Checkerboard(Dataset):
         return torch.stack([x1, x2], dim=1)
 
     def log_prob(self, x: Tensor) -> Tensor:
-        self._check(x)
+        x = self._check(x)
         inside = (x.abs() < 4).all(dim=1)
         cells = torch.floor(x / 2) + 2
         dark = ((cells[:, 0] + cells[:, 1]) % 2 == 0) & inside
@@ -199,5 +229,6 @@ names = tuple(_REGISTRY)
 def get(name: str) -> Dataset:
     """The data set called ``name``: one of ``names``."""
     if name not in _REGISTRY:
-        raise ValueError(f"unknown data set {name!r}; choose one of {', '.join(names)}")
+        raise CourseValueError(f"datasets.get: unknown data set {name!r}; choose one of "
+                               f"{', '.join(names)}")
     return _REGISTRY[name]()

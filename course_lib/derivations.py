@@ -15,13 +15,16 @@ moved by a vector field ``f(z, t)``, ``J = p f`` the probability flux.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable, Sequence
 
 import sympy as sp
 
+from .validation import CourseValueError, positive_int
+
 __all__ = ["Step", "Derivation", "change_of_variables_affine", "log_normal",
            "linear_map_determinant", "rotation_determinant", "triangular_determinant",
-           "continuity_equation", "log_density_ode", "linear_field_1d", "gaussian_linear_field",
-           "DERIVATIONS"]
+           "divergence", "divergence_is_trace", "continuity_equation", "log_density_ode",
+           "linear_field_1d", "gaussian_linear_field", "DERIVATIONS"]
 
 
 @dataclass
@@ -170,6 +173,68 @@ def triangular_determinant(n: int = 3) -> Derivation:
     return Derivation("Triangular Jacobians", steps, {"det J = prod J_ii": J.det() - diagonal})
 
 
+# -- divergence and trace ---------------------------------------------------------------------
+
+def divergence(f: Sequence[sp.Expr], z: Sequence[sp.Symbol]) -> sp.Expr:
+    """``div f = sum_i d f_i / d z_i``, from the components of ``f`` (its definition)."""
+    if len(f) != len(z):
+        raise CourseValueError(f"divergence: expected a field with one component per coordinate, "
+                               f"got {len(f)} components and {len(z)} coordinates")
+    return sp.Add(*[sp.diff(f[i], z[i]) for i in range(len(z))])
+
+
+def _general_field(dim: int) -> tuple[sp.Matrix, tuple[sp.Symbol, ...]]:
+    """``f(z) = (f_1(z), ..., f_n(z))`` with every component an unknown function of every
+    coordinate: nothing is assumed about the field but differentiability."""
+    z = sp.symbols(f"z_1:{dim + 1}", real=True)
+    return sp.Matrix([sp.Function(f"f_{i + 1}")(*z) for i in range(dim)]), z
+
+
+def _trace_residuals(f: sp.Matrix, z, div: sp.Expr) -> dict[str, sp.Expr]:
+    """``tr J - div`` and ``d/de det(I + e J)|_0 - div`` with ``J`` sympy's Jacobian of ``f``."""
+    J = f.jacobian(z)
+    return {"div f = tr(df/dz)": J.trace() - div,
+            "tr(df/dz) = d/de det(I + e df/dz) at e = 0": _volume_rate(J) - div}
+
+
+def _volume_rate(J: sp.Matrix) -> sp.Expr:
+    """``d/de det(I + e J)`` at ``e = 0``: how fast ``z + e f(z)`` changes volumes."""
+    eps = sp.Symbol("epsilon")
+    return sp.expand(sp.diff((sp.eye(J.shape[0]) + eps * J).det(), eps).subs(eps, 0))
+
+
+Definition = Callable[[sp.Matrix, Sequence[sp.Symbol]], sp.Expr]
+
+
+def divergence_is_trace(dim: int = 3, definition: Definition | None = None) -> Derivation:
+    """``div f = tr(df/dz)`` for a general field ``f: R^n -> R^n``.
+
+    The two sides come from different places: the divergence from the components of ``f``
+    (``definition``, by default :func:`divergence`, ``sum_i d f_i / d z_i``), the trace from the
+    Jacobian matrix that sympy's ``jacobian`` builds (entries ``d f_i / d z_j``), both as the sum of
+    its diagonal and as the rate at which ``z + e f(z)`` changes volumes,
+    ``d/de det(I + e J)`` at ``e = 0``. Each component of ``f`` is an unknown function of every
+    coordinate, so the claim holds for every differentiable field; a wrong ``definition``
+    makes ``check()`` fail.
+    """
+    dim = positive_int(dim, "dim", "divergence_is_trace")
+    f, z = _general_field(dim)
+    div = (definition or divergence)(f, z)
+    J = f.jacobian(z)
+    div_symbol = sp.Symbol(r"\nabla \cdot f")
+    steps = [Step("A general field: every component depends on every coordinate",
+                  _eq(sp.Symbol("f"), f)),
+             Step("Its divergence, from the components", _eq(div_symbol, div)),
+             Step("Its Jacobian, $J_{ij} = \\partial f_i / \\partial z_j$", J),
+             Step("The trace of $J$ sums its diagonal", _eq(sp.Symbol(r"\operatorname{tr} J"),
+                                                           J.trace())),
+             Step("The rate at which $z + \\epsilon f(z)$ changes volumes, "
+                  "$\\frac{d}{d\\epsilon} \\det(I + \\epsilon J)$ at $\\epsilon = 0$, expanded",
+                  _volume_rate(J))]
+    return Derivation(f"The divergence is the trace of the Jacobian ({dim}D)", steps,
+                      _trace_residuals(f, z, div))
+
+
 # -- the continuity equation -----------------------------------------------------------------
 
 def _box_2d():
@@ -178,9 +243,9 @@ def _box_2d():
     return (z1, z2), t, (a1, b1, a2, b2)
 
 
-def _div(v, z, evaluate: bool = True) -> sp.Expr:
-    """``div v = sum_i dv_i/dz_i``; unevaluated, it displays as written."""
-    return sp.Add(*[sp.Derivative(v[i], z[i], evaluate=evaluate) for i in range(len(z))])
+def _div_as_written(v, z) -> sp.Expr:
+    """``sum_i dv_i/dz_i`` left unevaluated, so that it displays as written."""
+    return sp.Add(*[sp.Derivative(v[i], z[i], evaluate=False) for i in range(len(z))])
 
 
 def _outflow(flux, z, V) -> sp.Expr:
@@ -200,7 +265,7 @@ def continuity_equation() -> Derivation:
     flux = p * f
     V = ((z1, a1, b1), (z2, a2, b2))
     outflow = _outflow(flux, (z1, z2), V)
-    div_flux = _div(flux, (z1, z2), evaluate=False)
+    div_flux = _div_as_written(flux, (z1, z2))
     volume = sp.Integral(div_flux, *V)
     # the divergence theorem is proved for any smooth flux J, p f being one of them;
     # Fubini lets each partial derivative be integrated first along its own axis
@@ -249,9 +314,9 @@ def log_density_ode() -> Derivation:
     total = total.subs(dict(zip(path, z))).doit()
     grad_log_p = sp.Matrix([sp.diff(sp.log(p), zi) for zi in z])
     spelled_out = sp.diff(p, t) / p + grad_log_p.dot(f)
-    div_f = _div(f, z)
+    div_f = divergence(f, z)
     product_rule = p * div_f + f.dot(sp.Matrix([sp.diff(p, zi) for zi in z]))
-    continuity = {sp.Derivative(p, t): -_div(p * f, z)}
+    continuity = {sp.Derivative(p, t): -divergence(p * f, z)}
     dlogp = sp.Symbol(r"\frac{d}{dt}\log p(z_t, t)")
     velocity = sp.Matrix([sp.Derivative(zi, t) for zi in path])
     steps = [
@@ -259,7 +324,7 @@ def log_density_ode() -> Derivation:
         Step("Total derivative of the log-density along its path (chain rule)",
              _eq(dlogp, spelled_out)),
         Step("Product rule for the divergence of the flux",
-             _eq(_div(p * f, z, evaluate=False), product_rule)),
+             _eq(_div_as_written(p * f, z), product_rule)),
         Step("The continuity equation gives $\\partial p / \\partial t$",
              _eq(sp.diff(p, t), -product_rule)),
         Step("Substituting, the gradient terms cancel", _eq(dlogp, -div_f)),
@@ -267,9 +332,11 @@ def log_density_ode() -> Derivation:
              _eq(div_f, sp.Trace(sp.ImmutableMatrix(f.jacobian(z))))),
     ]
     claims = {"total derivative = dp/dt / p + grad log p . f": total - spelled_out,
-              "div(p f) = p div f + f . grad p": _div(p * f, z) - product_rule,
+              "div(p f) = p div f + f . grad p": divergence(p * f, z) - product_rule,
               "d/dt log p = -div f": spelled_out.subs(continuity) + div_f,
-              "div f = tr(df/dz)": f.jacobian(z).trace() - div_f}
+              # proved for this field as in divergence_is_trace: the Jacobian's trace is
+              # the divergence from the components
+              "div f = tr(df/dz)": _trace_residuals(f, z, div_f)["div f = tr(df/dz)"]}
     return Derivation("The log-density ODE", steps, claims)
 
 
@@ -302,7 +369,7 @@ def gaussian_linear_field(dim: int = 2) -> Derivation:
     """A Gaussian ``N(m(t), S(t))`` carried by ``f = A z + c`` solves the continuity equation when
     ``dm/dt = A m + c`` and ``dS/dt = A S + S A^T``."""
     if dim not in (1, 2):
-        raise ValueError(f"gaussian_linear_field: dim must be 1 or 2, got {dim!r}")
+        raise CourseValueError(f"gaussian_linear_field: dim must be 1 or 2, got {dim!r}")
     t = sp.Symbol("t", real=True)
     z = sp.Matrix(sp.symbols(f"z_1:{dim + 1}", real=True))
     A = sp.Matrix(dim, dim, lambda i, j: sp.Symbol(f"a_{i + 1}{j + 1}", real=True))
@@ -315,7 +382,7 @@ def gaussian_linear_field(dim: int = 2) -> Derivation:
     dm, dS = A * m + c, A * S + S * A.T
     moments = {sp.Derivative(m[i], t): dm[i] for i in range(dim)}
     moments.update({sp.Derivative(S[i, j], t): dS[i, j] for i in range(dim) for j in range(i, dim)})
-    residual = sp.diff(p, t) + _div(p * f, list(z))
+    residual = sp.diff(p, t) + divergence(p * f, list(z))
     steps = [
         Step("The linear field", _eq(sp.Symbol("f"), f)),
         Step("The Gaussian density", _eq(sp.Symbol("p"), p)),
@@ -336,6 +403,8 @@ DERIVATIONS = {
     "linear_map_determinant": linear_map_determinant,
     "rotation_determinant": rotation_determinant,
     "triangular_determinant": triangular_determinant,
+    "divergence_is_trace_2d": lambda: divergence_is_trace(2),
+    "divergence_is_trace_3d": lambda: divergence_is_trace(3),
     "continuity_equation": continuity_equation,
     "log_density_ode": log_density_ode,
     "linear_field_1d": linear_field_1d,

@@ -24,25 +24,30 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from .validation import CourseValueError, is_validating, positive_int
+
 __all__ = ["log_importance_weights", "effective_sample_size", "log_normaliser_estimate"]
 
 
 def _check_log_weights(log_w: Tensor, where: str) -> None:
     if not isinstance(log_w, Tensor) or log_w.dim() != 1 or log_w.numel() == 0:
         got = tuple(log_w.shape) if isinstance(log_w, Tensor) else type(log_w).__name__
-        raise ValueError(f"{where}: expected a 1D tensor of log-weights, got {got}")
+        raise CourseValueError(f"{where}: expected a non-empty 1D tensor of log-weights, got {got}")
+    if not is_validating():
+        return
     if bool(torch.isnan(log_w).any()) or bool((log_w == math.inf).any()):
-        raise ValueError(f"{where}: expected log-weights that are finite or -inf (weight 0), "
-                         "got NaN or +inf")
+        raise CourseValueError(f"{where}: expected log-weights that are finite or -inf (weight 0), "
+                               "got NaN or +inf")
     if bool((log_w == -math.inf).all()):
-        raise ValueError(f"{where}: every weight is 0: the sampler puts no mass where the "
-                         "target has any")
+        raise CourseValueError(f"{where}: every weight is 0: the sampler puts no mass where the "
+                               "target has any")
 
 
 def log_importance_weights(model, log_target: Callable[[Tensor], Tensor],
                            n: int) -> tuple[Tensor, Tensor]:
     """``n`` samples ``x ~ q`` of ``model`` and their ``log w = log p~(x) - log q(x)``, without
     gradients. ``model`` is anything with ``sample_and_log_prob(n)``."""
+    n = positive_int(n, "n", "log_importance_weights")
     with torch.no_grad():
         x, log_q = model.sample_and_log_prob(n)
         return x, log_target(x) - log_q

@@ -24,6 +24,9 @@ import torch
 from torch import Tensor
 from torch.nn.functional import logsigmoid
 
+from .datasets import sample_request
+from .validation import CourseValueError, check_finite, finite_float, positive_float, positive_int
+
 __all__ = ["Target", "banana_log_prob", "Banana", "GaussianMixture", "TwoCrescents",
            "LogisticRegressionPosterior", "get", "names"]
 
@@ -39,20 +42,24 @@ class Target:
 
     def log_prob(self, x: Tensor) -> Tensor:
         """The unnormalised log-density ``log p~(x)`` at points ``x`` of shape ``(batch, 2)``."""
+        where = f"{self.name}.log_prob"
         if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] != self.dim:
             got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-            raise ValueError(f"{self.name}.log_prob: expected points of shape (batch, {self.dim}), "
-                             f"got {got}")
+            raise CourseValueError(f"{where}: expected points of shape (batch, {self.dim}), "
+                                   f"got {got}")
+        if not x.is_floating_point():
+            raise CourseValueError(f"{where}: expected floating-point points (float32 or float64), "
+                                   f"got dtype {x.dtype}")
+        check_finite(x, "x", where)
         return self._log_prob(x)
 
     def __call__(self, x: Tensor) -> Tensor:
         return self.log_prob(x)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """``n`` exact samples of ``p``, in torch's default dtype."""
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise ValueError(f"{self.name}: expected a positive integer number of samples, "
-                             f"got {n!r}")
+        """``n`` exact samples of ``p`` (``n = 0`` gives an empty batch), in torch's default
+        dtype."""
+        n = sample_request(n, generator, f"{self.name}.sample")
         return self._sample(n, generator).to(torch.get_default_dtype())
 
     def _log_prob(self, x: Tensor) -> Tensor:
@@ -116,12 +123,14 @@ class GaussianMixture(Target):
         self.weights = torch.as_tensor(weights, dtype=torch.float64)
         k = self.means.shape[0]
         if self.means.shape != (k, 2) or self.stds.shape != (k,) or self.weights.shape != (k,):
-            raise ValueError(f"GaussianMixture: expected means of shape (K, 2) and K stds and "
-                             f"weights, got {tuple(self.means.shape)}, {tuple(self.stds.shape)}, "
-                             f"{tuple(self.weights.shape)}")
-        if not bool((self.stds > 0).all() and (self.weights > 0).all()):
-            raise ValueError(f"GaussianMixture: stds and weights must be positive, got "
-                             f"{self.stds.tolist()} and {self.weights.tolist()}")
+            raise CourseValueError(f"GaussianMixture: expected means of shape (K, 2) and K stds "
+                                   f"and weights, got {tuple(self.means.shape)}, "
+                                   f"{tuple(self.stds.shape)}, {tuple(self.weights.shape)}")
+        for v in self.means.flatten().tolist():
+            finite_float(v, "every coordinate of the means", "GaussianMixture")
+        for name, values in (("stds", self.stds), ("weights", self.weights)):
+            for v in values.tolist():
+                positive_float(v, f"every one of the {name}", "GaussianMixture")
         self.log_normaliser = math.log(float(self.weights.sum()))
 
     def _log_prob(self, x):
@@ -130,6 +139,8 @@ class GaussianMixture(Target):
         return torch.logsumexp(per_component + self.weights.to(x).log(), dim=1)
 
     def _sample(self, n, generator):
+        if n == 0:   # multinomial refuses to draw nothing
+            return self.means[:0]
         k = torch.multinomial(self.weights, n, replacement=True, generator=generator)
         noise = torch.randn(n, 2, generator=generator, dtype=torch.float64)
         return self.means[k] + self.stds[k, None] * noise
@@ -161,7 +172,7 @@ class TwoCrescents(Target):
         return ring + torch.logsumexp(sides, dim=0)
 
     def _sample(self, n, generator):
-        kept, count = [], 0
+        kept, count = [torch.empty(0, 2, dtype=torch.float64)], 0
         while count < n:
             x = (2 * torch.rand(8 * n, 2, generator=generator, dtype=torch.float64) - 1) * self._box
             u = torch.rand(8 * n, generator=generator, dtype=torch.float64)
@@ -189,7 +200,13 @@ class LogisticRegressionPosterior(Target):
 
     def __init__(self, n_data: int = 10, true_weights: Sequence[float] = (3.0, -2.0),
                  prior_std: float = 3.0, seed: int = 2):
-        g = torch.Generator().manual_seed(seed)
+        where = "LogisticRegressionPosterior"
+        n_data = positive_int(n_data, "n_data", where)
+        true_weights = [finite_float(w, "every true weight", where) for w in true_weights]
+        if len(true_weights) != 2:
+            raise CourseValueError(f"{where}: expected two true weights, got {len(true_weights)}")
+        prior_std = positive_float(prior_std, "prior_std", where)
+        g = torch.Generator().manual_seed(positive_int(seed, "seed", where, minimum=0))
         self.features = torch.randn(n_data, 2, generator=g, dtype=torch.float64)
         chance = torch.sigmoid(self.features @ torch.as_tensor(true_weights, dtype=torch.float64))
         coin = torch.rand(n_data, generator=g, dtype=torch.float64)
@@ -223,5 +240,6 @@ names = tuple(_REGISTRY)
 def get(name: str) -> Target:
     """The target called ``name`` (with its default settings): one of ``names``."""
     if name not in _REGISTRY:
-        raise ValueError(f"unknown target {name!r}; choose one of {', '.join(names)}")
+        raise CourseValueError(f"targets.get: unknown target {name!r}; choose one of "
+                               f"{', '.join(names)}")
     return _REGISTRY[name]()

@@ -24,15 +24,19 @@ Gaussian likelihood the model is linear, ``p(x) = N(b, W W^T + diag s^2)``: a te
 where ``log p(x)`` is known exactly.
 
 Example:
+    >>> from course_lib.flows import Planar
     >>> vae = VAE(64, latent_dim=2, posterior_flows=[Planar(2) for _ in range(4)])
-    >>> fit(vae, digits, loss_fn=negative_elbo)
+    >>> vae.elbo(torch.zeros(3, 64)).shape     # fit(vae, data, loss_fn=negative_elbo) trains it
+    torch.Size([3])
+
+The ground truth a posterior is compared with, :func:`posterior_on_grid` (the posterior of a
+two-dimensional latent by quadrature), lives in :mod:`course_lib.grid_posterior`.
 """
 from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -40,26 +44,25 @@ from torch import Tensor, nn
 from torch.distributions import Binomial
 
 from .flows.base import Compose, Flow, FlowInputError, check_input
+from .flows.nets import MLP
+from .grid_posterior import GridPosterior, posterior_on_grid
+from .validation import is_validating, positive_int
 
-__all__ = ["VAE", "mlp", "negative_elbo", "GridPosterior", "posterior_on_grid"]
+# GridPosterior and posterior_on_grid are defined in course_lib.grid_posterior; lecture 12
+# imports them from here
+__all__ = ["VAE", "negative_elbo", "GridPosterior", "posterior_on_grid"]
 
 LOG_2PI = math.log(2 * math.pi)
 
 
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise FlowInputError(f"VAE: {name} must be a positive integer, got {value!r}")
-    return value
-
-
-def mlp(sizes: Sequence[int], activation: type[nn.Module] = nn.SiLU) -> nn.Sequential:
-    """Linear layers of the given sizes with ``activation`` between them (none after the last)."""
-    layers: list[nn.Module] = []
-    for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Linear(a, b))
-        if k < len(sizes) - 2:
-            layers.append(activation())
-    return nn.Sequential(*layers)
+def _hidden_widths(hidden: int | Sequence[int]) -> tuple[int, int]:
+    """``(width, layers)`` of the encoder's and decoder's hidden layers, all of one width."""
+    widths = (hidden,) if isinstance(hidden, int) else tuple(hidden)
+    widths = tuple(positive_int(w, "every hidden width", "VAE") for w in widths)
+    if len(set(widths)) > 1:
+        raise FlowInputError(f"VAE: expected hidden layers of one width (an int or a sequence of "
+                             f"equal widths), got {widths}")
+    return (widths[0] if widths else 1), len(widths)
 
 
 def standard_normal_log_prob(z: Tensor) -> Tensor:
@@ -97,28 +100,30 @@ class VAE(nn.Module):
                  likelihood: str = "binomial", trials: int = 16,
                  posterior_flows: Sequence[Flow] | Flow | None = None):
         super().__init__()
-        self.data_dim = _positive_int(data_dim, "data_dim")
-        self.latent_dim = _positive_int(latent_dim, "latent_dim")
+        self.data_dim = positive_int(data_dim, "data_dim", "VAE")
+        self.latent_dim = positive_int(latent_dim, "latent_dim", "VAE")
         if likelihood not in ("binomial", "gaussian"):
             raise FlowInputError(f"VAE: likelihood must be 'binomial' or 'gaussian', "
                                  f"got {likelihood!r}")
         self.likelihood = likelihood
-        self.trials = _positive_int(trials, "trials")
-        widths = [_positive_int(w, "every hidden width")
-                  for w in ((hidden,) if isinstance(hidden, int) else hidden)]
-        self.encoder = mlp([data_dim, *widths, 2 * latent_dim])
-        self.decoder = mlp([latent_dim, *reversed(widths), data_dim])
+        self.trials = positive_int(trials, "trials", "VAE")
+        width, layers = _hidden_widths(hidden)
+        self.encoder = MLP(data_dim, 2 * latent_dim, width, layers, zero_init=False)
+        self.decoder = MLP(latent_dim, data_dim, width, layers, zero_init=False)
         if likelihood == "gaussian":
             self.log_scale = nn.Parameter(torch.zeros(data_dim))
         self.posterior_flow = _posterior_flow(posterior_flows, latent_dim)
 
     # -- checks --------------------------------------------------------------------------
     def _dtype(self) -> torch.dtype:
-        return self.encoder[0].weight.dtype
+        return next(self.parameters()).dtype
+
+    def _device(self) -> torch.device:
+        return next(self.parameters()).device
 
     def _check_data(self, x: Tensor) -> None:
         check_input(x, (self.data_dim,), "x", self._dtype(), "VAE")
-        if self.likelihood == "binomial":
+        if self.likelihood == "binomial" and is_validating():
             bad = (x != x.round()) | (x < 0) | (x > self.trials)
             if bool(bad.any()):
                 raise FlowInputError(
@@ -164,7 +169,7 @@ class VAE(nn.Module):
 
     def _checked_mask(self, observed: Tensor, dtype: torch.dtype) -> Tensor:
         if (not isinstance(observed, Tensor) or observed.shape[-1:] != (self.data_dim,)
-                or not bool(((observed == 0) | (observed == 1)).all())):
+                or (is_validating() and not bool(((observed == 0) | (observed == 1)).all()))):
             got = tuple(observed.shape) if isinstance(observed, Tensor) else type(observed).__name__
             raise FlowInputError(f"VAE: expected observed to be a 0/1 mask of shape "
                                  f"({self.data_dim},) or (batch, {self.data_dim}), got {got}")
@@ -192,7 +197,7 @@ class VAE(nn.Module):
 
         Reparameterised (``z_0 = mu + sigma * eps``), so gradients reach the encoder.
         """
-        _positive_int(n_samples, "n_samples")
+        positive_int(n_samples, "n_samples", "VAE")
         mu, log_sigma = self.encode(x)
         eps = torch.randn((n_samples, *mu.shape), dtype=mu.dtype, device=mu.device)
         z0 = mu + torch.exp(log_sigma) * eps
@@ -230,6 +235,7 @@ class VAE(nn.Module):
         Its expectation is a lower bound that rises towards ``log p(x)`` as ``S`` grows
         (Burda et al., 2016); ``S = 1`` is the ELBO.
         """
+        n_samples = positive_int(n_samples, "n_samples", "VAE.log_marginal")
         z, log_q = self.sample_posterior(x, n_samples)
         return torch.logsumexp(self.log_joint(x, z) - log_q, dim=0) - math.log(n_samples)
 
@@ -246,68 +252,15 @@ class VAE(nn.Module):
 
     def sample(self, n: int) -> Tensor:
         """``n`` draws of ``x``: ``z ~ N(0, I)``, then ``x ~ p(x|z)``."""
-        _positive_int(n, "n")
+        n = positive_int(n, "n", "VAE.sample", minimum=0)
         with torch.no_grad():
-            z = torch.randn(n, self.latent_dim, dtype=self._dtype())
+            z = torch.randn(n, self.latent_dim, dtype=self._dtype(), device=self._device())
             out = self.decode(z)
             if self.likelihood == "binomial":
-                return Binomial(self.trials, logits=out).sample()
+                return Binomial(self.trials, logits=out, validate_args=is_validating()).sample()
             return out + torch.exp(self.log_scale) * torch.randn_like(out)
 
 
 def negative_elbo(model: VAE, x: Tensor) -> Tensor:
     """The training loss ``-mean ELBO(x)``, in the form ``fit(..., loss_fn=negative_elbo)`` takes."""
     return -model.elbo(x).mean()
-
-
-@dataclass
-class GridPosterior:
-    """A density on a two-dimensional latent, tabulated on a square grid of cells.
-
-    ``log_evidence`` is ``log int exp(log_joint(z)) dz`` by the midpoint rule: ``log p(x)``
-    when ``log_joint`` is ``log p(x, z)``. ``log_density`` is the normalised posterior at
-    ``points``.
-    """
-
-    points: Tensor
-    log_density: Tensor
-    log_evidence: float
-    cell: float
-
-    @property
-    def mean(self) -> Tensor:
-        return (self.log_density.exp()[:, None] * self.points).sum(0) * self.cell
-
-    @property
-    def covariance(self) -> Tensor:
-        centred = self.points - self.mean
-        return (centred.T * self.log_density.exp()) @ centred * self.cell
-
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """``n`` draws: a cell with probability ``p(z) dz``, then uniformly inside it."""
-        weights = (self.log_density + math.log(self.cell)).exp()
-        index = torch.multinomial(weights, n, replacement=True, generator=generator)
-        jitter = torch.rand(n, 2, generator=generator, dtype=self.points.dtype) - 0.5
-        return self.points[index] + math.sqrt(self.cell) * jitter
-
-
-def posterior_on_grid(log_joint: Callable[[Tensor], Tensor], lim: float = 6.0,
-                      resolution: int = 300, dtype: torch.dtype | None = None) -> GridPosterior:
-    """Tabulate ``exp(log_joint)`` on ``resolution^2`` cells covering ``[-lim, lim]^2`` and
-    normalise it. Only possible because the latent has two dimensions: this is the ground
-    truth an approximate posterior is compared with, not a method that scales."""
-    if resolution < 2 or lim <= 0:
-        raise FlowInputError(f"posterior_on_grid: expected lim > 0 and resolution >= 2, got "
-                             f"lim={lim!r}, resolution={resolution!r}")
-    dtype = dtype or torch.get_default_dtype()
-    width = 2 * lim / resolution
-    centres = -lim + width * (torch.arange(resolution, dtype=dtype) + 0.5)
-    points = torch.cartesian_prod(centres, centres)
-    with torch.no_grad():
-        values = log_joint(points)
-    if values.shape != (points.shape[0],):
-        raise FlowInputError(f"posterior_on_grid: log_joint must map (n, 2) points to (n,) "
-                             f"values, got shape {tuple(values.shape)}")
-    cell = width * width
-    log_evidence = torch.logsumexp(values, 0) + math.log(cell)
-    return GridPosterior(points, values - log_evidence, float(log_evidence), cell)

@@ -7,8 +7,9 @@ import scipy.integrate
 import torch
 
 from course_lib.continuity import (cell_centres, divergence_integral, evolve_density,
-                                   gaussian_density, gaussian_pushforward, outward_flux,
-                                   total_mass)
+                                   gaussian_density, gaussian_flux, gaussian_pushforward,
+                                   outward_flux, total_mass)
+from course_lib.validation import CourseValueError
 
 BOX = (-1.0, 2.0, -0.5, 1.5)
 A = torch.tensor([[-0.5, 1.0], [-1.0, -0.2]], dtype=torch.float64)
@@ -115,3 +116,46 @@ def test_density_of_wrong_shape_is_rejected():
 def test_decreasing_times_are_rejected():
     with pytest.raises(ValueError, match="increasing times"):
         evolve_density(torch.zeros(4, 4), linear_field, 1.0, [0.5, 0.2])
+
+
+# -- fields and arguments a student might pass ------------------------------------------------------
+
+def test_a_field_returning_nan_is_named_as_the_culprit_in_the_simulation():
+    z1, z2, _ = cell_centres(2.0, 8)
+    p0 = torch.exp(-0.5 * (z1 ** 2 + z2 ** 2))
+    with pytest.raises(CourseValueError, match=r"evolve_density: the field's output f\(t, z\) "
+                                               r"contains \d+ non-finite"):
+        evolve_density(p0, lambda t, z: z * math.nan, 2.0, [0.1])
+
+
+def test_a_field_of_the_wrong_shape_is_refused():
+    z1, z2, _ = cell_centres(2.0, 8)
+    with pytest.raises(CourseValueError, match=r"velocities \(n, 2\), got \(56,\)"):
+        evolve_density(torch.ones_like(z1), lambda t, z: z[:, 0], 2.0, [0.1])
+
+
+def test_a_flux_returning_nan_is_named_in_the_divergence_theorem():
+    with pytest.raises(CourseValueError, match=r"the flux J\(z\) contains"):
+        outward_flux(lambda z: z * math.nan, (0.0, 1.0, 0.0, 1.0))
+    with pytest.raises(CourseValueError, match=r"divergence_exact: the output f\(x\) contains"):
+        divergence_integral(lambda z: z * math.nan, (0.0, 1.0, 0.0, 1.0))
+
+
+@pytest.mark.parametrize("box", [(0.0, 1.0, 0.0), (0.0, math.nan, 0.0, 1.0), "box"])
+def test_a_malformed_box_is_refused_with_what_was_given(box):
+    with pytest.raises(CourseValueError, match="outward_flux"):
+        outward_flux(lambda z: z, box)
+
+
+def test_grid_arguments_are_checked_by_the_shared_helpers():
+    with pytest.raises(CourseValueError, match="n to be an integer >= 1, got 0"):
+        cell_centres(1.0, 0)
+    with pytest.raises(CourseValueError, match="half_width to be a finite positive number"):
+        cell_centres(-1.0, 4)
+
+
+def test_cells_and_the_gaussian_flux_follow_the_requested_device():
+    z1, _, _ = cell_centres(1.0, 4, device="meta")
+    assert z1.device.type == "meta"
+    flux = gaussian_flux(lambda z: z)
+    assert flux(torch.zeros(3, 2, device="meta")).device.type == "meta"

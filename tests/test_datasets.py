@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from course_lib import datasets
+from course_lib.validation import CourseValueError, validation
 
 ANALYTIC = ["eight_gaussians", "checkerboard"]
 
@@ -67,3 +68,54 @@ def test_unknown_name_lists_the_available_data_sets():
 def test_non_analytic_data_set_says_it_has_no_density():
     with pytest.raises(NotImplementedError, match="no closed-form density"):
         datasets.get("two_moons").log_prob(torch.zeros(2, 2))
+
+
+# -- arguments and values a student might type ------------------------------------------------------
+
+@pytest.mark.parametrize("name", datasets.names)
+def test_zero_samples_give_an_empty_batch_of_the_right_width(name):
+    data = datasets.get(name)
+    x = data.sample(0)
+    assert x.shape == (0, data.dim) and x.dtype == torch.get_default_dtype()
+
+
+@pytest.mark.parametrize("n", [-1, 2.0, True, "3"])
+def test_a_count_that_is_not_a_non_negative_integer_is_named(n):
+    with pytest.raises(CourseValueError, match=r"two_moons.sample: expected the number of "
+                                               r"samples n to be an integer >= 0"):
+        datasets.get("two_moons").sample(n)
+
+
+def test_a_seed_passed_as_the_generator_gets_a_clear_error():
+    with pytest.raises(CourseValueError, match=r"two_moons.sample: expected generator to be a "
+                                               r"torch.Generator or None, got 42 \(int\).*"
+                                               r"manual_seed"):
+        datasets.get("two_moons").sample(4, generator=42)
+
+
+def test_checkerboard_density_of_integer_points_equals_that_of_the_same_float_points():
+    grid = torch.arange(-5, 6)
+    points = torch.cartesian_prod(grid, grid)   # int64, on and between the squares' edges
+    data = datasets.get("checkerboard")
+    got = data.log_prob(points)
+    want = data.log_prob(points.to(torch.float64))
+    assert got.dtype.is_floating_point
+    torch.testing.assert_close(got.double(), want)
+    # every value is log(1/32) or -inf (never an overflowed integer)
+    assert set(got.tolist()) <= {-math.log(32), -math.inf}
+    assert (got == -math.log(32)).any() and (got == -math.inf).any()
+
+
+@pytest.mark.parametrize("name", ["checkerboard", "eight_gaussians"])
+def test_log_prob_refuses_non_finite_points_while_validating(name):
+    x = torch.tensor([[0.5, math.nan]])
+    with pytest.raises(CourseValueError, match=f"{name}.log_prob: x contains 1 non-finite"):
+        datasets.get(name).log_prob(x)
+    with validation(False):
+        assert datasets.get(name).log_prob(x).shape == (1,)
+
+
+def test_eight_gaussians_density_follows_the_points_device():
+    x = torch.zeros(3, 2, device="meta")
+    with validation(False):
+        assert datasets.get("eight_gaussians").log_prob(x).device.type == "meta"

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import scipy.stats
 import sympy as sp
+import torch
 
 from course_lib import derivations as D
 
@@ -48,3 +49,70 @@ def test_steps_render_as_markdown_with_latex():
 def test_gaussian_linear_field_rejects_unsupported_dimension():
     with pytest.raises(ValueError, match="dim must be 1 or 2, got 3"):
         D.gaussian_linear_field(3)
+
+
+# -- the divergence is the trace of the Jacobian ----------------------------------------------------
+
+def _all_partials(f, z):
+    return sp.Add(*[sp.diff(f[i], z[j]) for i in range(len(z)) for j in range(len(z))])
+
+
+def _shifted_partials(f, z):
+    return sp.Add(*[sp.diff(f[i], z[(i + 1) % len(z)]) for i in range(len(z))])
+
+
+def _half_the_sum(f, z):
+    return D.divergence(f, z) / 2
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+@pytest.mark.parametrize("wrong", [_all_partials, _shifted_partials, _half_the_sum],
+                         ids=["all partials", "shifted index", "half"])
+def test_a_wrong_definition_of_the_divergence_fails_the_proof(dim, wrong):
+    derivation = D.divergence_is_trace(dim, definition=wrong)
+    assert not derivation.check()
+    assert all(r != 0 for r in derivation.residuals().values())
+
+
+def test_the_default_definition_passes_in_every_dimension_up_to_three():
+    for dim in (1, 2, 3):
+        derivation = D.divergence_is_trace(dim)
+        assert derivation.check(), derivation.residuals()
+        assert len(derivation.claims) == 2
+
+
+def _concrete_field():
+    z = sp.symbols("z_1:4", real=True)
+    f = sp.Matrix([sp.sin(z[0] * z[1]) + z[2] ** 2, z[0] ** 2 * sp.exp(-z[1]), z[0] * z[2] ** 3])
+    return f, z
+
+
+def _torch_field(x):
+    z1, z2, z3 = x.unbind(-1)
+    return torch.stack([torch.sin(z1 * z2) + z3 ** 2, z1 ** 2 * torch.exp(-z2), z1 * z3 ** 3], -1)
+
+
+def test_divergence_from_the_components_agrees_with_autograd_on_a_concrete_field():
+    from course_lib.jacobian import divergence_exact
+    f, z = _concrete_field()
+    div = sp.lambdify(z, D.divergence(f, z), "numpy")
+    x = torch.randn(20, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    want = divergence_exact(_torch_field, x, create_graph=False).numpy()
+    np.testing.assert_allclose(div(*x.numpy().T), want, rtol=1e-12, atol=1e-12)
+
+
+def test_sympys_jacobian_has_the_orientation_of_autograds_and_the_same_trace():
+    from course_lib.jacobian import jacobian
+    f, z = _concrete_field()
+    J = sp.lambdify(z, f.jacobian(z), "numpy")
+    x = torch.randn(5, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    auto = jacobian(_torch_field, x).numpy()
+    for k in range(5):
+        np.testing.assert_allclose(np.asarray(J(*x[k].numpy()), dtype=float), auto[k], rtol=1e-12,
+                                   atol=1e-12)
+
+
+def test_a_field_with_too_few_components_has_no_divergence():
+    z = sp.symbols("z_1:3")
+    with pytest.raises(ValueError, match="one component per coordinate, got 1 components and 2"):
+        D.divergence(sp.Matrix([z[0]]), z)

@@ -9,6 +9,7 @@ from scipy import stats
 from torch.distributions import Bernoulli, Normal
 
 from course_lib import targets
+from course_lib.validation import CourseValueError
 from course_lib.plotting import log_mass_on_window
 from course_lib.targets import (Banana, GaussianMixture, LogisticRegressionPosterior,
                                 TwoCrescents, banana_log_prob)
@@ -176,6 +177,35 @@ def test_unknown_target_names_the_known_ones():
         targets.get("volcano")
 
 
-def test_sample_refuses_a_non_positive_count():
-    with pytest.raises(ValueError, match="positive integer"):
-        Banana().sample(0)
+def test_sample_refuses_a_negative_count_and_gives_an_empty_batch_for_zero():
+    with pytest.raises(CourseValueError, match=r"banana.sample: expected the number of samples n "
+                                               r"to be an integer >= 0, got -1"):
+        Banana().sample(-1)
+    for name in targets.names:
+        target = targets.get(name)
+        if target.log_normaliser is not None or name == "two crescents":
+            assert target.sample(0).shape == (0, 2)
+
+
+def test_sample_refuses_a_seed_where_a_generator_belongs():
+    with pytest.raises(CourseValueError, match=r"expected generator to be a torch.Generator or "
+                                               r"None, got 7 \(int\)"):
+        Banana().sample(3, generator=7)
+
+
+def test_log_prob_refuses_integer_and_non_finite_points():
+    with pytest.raises(CourseValueError, match="floating-point points.*got dtype torch.int64"):
+        Banana().log_prob(torch.zeros(2, 2, dtype=torch.long))
+    with pytest.raises(CourseValueError, match="banana.log_prob: x contains 1 non-finite"):
+        Banana().log_prob(torch.tensor([[0.0, math.nan]]))
+
+
+def test_mixture_and_posterior_constructors_name_the_bad_argument():
+    with pytest.raises(CourseValueError, match="every coordinate of the means to be finite"):
+        GaussianMixture(means=((0.0, math.inf), (1.0, 1.0)))
+    with pytest.raises(CourseValueError, match="every one of the stds to be a finite positive"):
+        GaussianMixture(stds=(1.0, math.nan))
+    with pytest.raises(CourseValueError, match="n_data to be an integer >= 1, got 0"):
+        targets.LogisticRegressionPosterior(n_data=0)
+    with pytest.raises(CourseValueError, match="prior_std to be a finite positive number"):
+        targets.LogisticRegressionPosterior(prior_std=-1.0)

@@ -13,6 +13,7 @@ from course_lib.flows import IAF, FlowInputError, LULinear, Planar
 from course_lib.jacobian import log_abs_det_bruteforce
 from course_lib.plotting import log_mass_on_window
 from course_lib.training import fit
+from course_lib.validation import CourseValueError
 from course_lib.vae import VAE, negative_elbo, posterior_on_grid
 
 D, K = 5, 2
@@ -22,8 +23,8 @@ def linear_vae(weight, bias, noise_std, flows=None):
     """A linear Gaussian VAE with decoder ``x = W z + b`` and noise ``S = diag(noise_std^2)``."""
     vae = VAE(D, K, hidden=(), likelihood="gaussian", posterior_flows=flows)
     with torch.no_grad():
-        vae.decoder[0].weight.copy_(weight)
-        vae.decoder[0].bias.copy_(bias)
+        vae.decoder.net[0].weight.copy_(weight)
+        vae.decoder.net[0].bias.copy_(bias)
         vae.log_scale.copy_(torch.log(noise_std))
     return vae
 
@@ -43,7 +44,7 @@ def posterior(weight, bias, noise_std):
 def set_encoder(vae, gain, offset, log_sigma):
     """Encoder ``mu(x) = gain x + offset`` and a constant ``log sigma``."""
     with torch.no_grad():
-        layer = vae.encoder[0]
+        layer = vae.encoder.net[0]
         layer.weight.zero_()
         layer.weight[:K].copy_(gain)
         layer.bias[:K].copy_(offset)
@@ -91,7 +92,7 @@ def test_elbo_equals_log_marginal_for_every_draw_when_the_posterior_is_exact():
 def test_elbo_is_below_log_marginal_for_an_arbitrary_encoder(correlated):
     weight, bias, noise_std, x = correlated
     vae = randomise(linear_vae(weight, bias, noise_std), 0.3)
-    vae.decoder.load_state_dict({"0.weight": weight, "0.bias": bias})
+    vae.decoder.load_state_dict({"net.0.weight": weight, "net.0.bias": bias})
     torch.manual_seed(2)
     elbo = vae.elbo(x, n_samples=4000)
     log_p = marginal(weight, bias, noise_std).log_prob(x)
@@ -182,7 +183,7 @@ def test_posterior_density_by_the_inverse_integrates_to_one():
     vae = randomise(VAE(D, K, hidden=(16,), likelihood="gaussian",
                         posterior_flows=[Planar(K) for _ in range(3)]), 0.3)
     with torch.no_grad():
-        vae.encoder[-1].bias[K:].fill_(0.0)   # unit scale, so the window holds the mass
+        vae.encoder.net[-1].bias[K:].fill_(0.0)   # unit scale, so the window holds the mass
     x = torch.randn(1, D)
     mass = math.exp(log_mass_on_window(lambda z: vae.posterior_log_prob(z, x), (-9, 9), (-9, 9),
                                        200, torch.float64))
@@ -200,8 +201,8 @@ def test_identity_flows_leave_the_posterior_and_elbo_unchanged():
     after = with_flow.elbo(x, n_samples=5)
     torch.testing.assert_close(after, before, rtol=0, atol=1e-12)
     with torch.no_grad():
-        with_flow.decoder[0].bias.add_(1.0)
-    assert not torch.equal(with_flow.decoder[0].bias, vae.decoder[0].bias)   # a copy
+        with_flow.decoder.net[0].bias.add_(1.0)
+    assert not torch.equal(with_flow.decoder.net[0].bias, vae.decoder.net[0].bias)   # a copy
     assert vae.posterior_flow is None
 
 
@@ -318,7 +319,7 @@ def test_latents_of_the_wrong_size_or_count_are_refused():
 
 
 def test_number_of_samples_must_be_a_positive_integer():
-    with pytest.raises(FlowInputError, match="n_samples must be a positive integer, got 0"):
+    with pytest.raises(CourseValueError, match="VAE: expected n_samples to be an integer >= 1, got 0"):
         VAE(D, K).elbo(torch.zeros(1, D), n_samples=0)
 
 
@@ -348,5 +349,56 @@ def test_grid_posterior_samples_follow_the_tabulated_density():
 
 
 def test_grid_posterior_refuses_a_log_joint_of_the_wrong_shape():
-    with pytest.raises(FlowInputError, match=r"to \(n,\) values, got shape \(400, 2\)"):
+    with pytest.raises(CourseValueError, match=r"to \(n,\) values, got shape \(400, 2\)"):
         posterior_on_grid(lambda z: z, lim=1.0, resolution=20)
+
+
+# -- one network class, arguments, devices -----------------------------------------------------
+
+def test_encoder_and_decoder_are_the_shared_mlp_with_the_weights_of_a_plain_stack_for_a_seed():
+    from course_lib.flows.nets import MLP
+    torch.manual_seed(3)
+    vae = VAE(D, K, hidden=(8, 8))
+    torch.manual_seed(3)   # the same draws, in the same order, as two plain Linear-SiLU stacks
+    nn = torch.nn
+    plain = [nn.Sequential(nn.Linear(a, 8), nn.SiLU(), nn.Linear(8, 8), nn.SiLU(), nn.Linear(8, b))
+             for a, b in ((D, 2 * K), (K, D))]
+    assert isinstance(vae.encoder, MLP) and isinstance(vae.decoder, MLP)
+    for net, reference in zip((vae.encoder, vae.decoder), plain):
+        for p, q in zip(net.parameters(), reference.parameters(), strict=True):
+            torch.testing.assert_close(p, q, rtol=0, atol=0)
+    x = torch.randn(4, D)
+    torch.testing.assert_close(vae.encoder(x), plain[0](x), rtol=0, atol=0)
+
+
+def test_hidden_layers_of_different_widths_are_refused_with_the_widths_named():
+    with pytest.raises(CourseValueError, match=r"one width .*got \(8, 4\)"):
+        VAE(D, K, hidden=(8, 4))
+    with pytest.raises(CourseValueError, match="every hidden width to be an integer >= 1, got 0"):
+        VAE(D, K, hidden=(0,))
+    with pytest.raises(CourseValueError, match="latent_dim to be an integer >= 1, got 2.5"):
+        VAE(D, 2.5)
+
+
+def test_zero_samples_give_an_empty_batch():
+    out = VAE(D, K, likelihood="gaussian").sample(0)
+    assert out.shape == (0, D)
+
+
+def test_sample_and_elbo_run_on_the_parameters_device_with_validation_off():
+    from course_lib.validation import validation
+    gaussian = VAE(D, K, hidden=(8,), likelihood="gaussian").to("meta")
+    binomial = VAE(D, K, hidden=(8,)).to("meta")
+    with validation(False):
+        assert gaussian.sample(3).device.type == "meta"
+        assert binomial.elbo(torch.zeros(3, D, device="meta")).device.type == "meta"
+        assert binomial.log_marginal(torch.zeros(2, D, device="meta"), 4).shape == (2,)
+
+
+def test_the_binomial_range_check_is_a_value_check_that_validation_switches_off():
+    from course_lib.validation import validation
+    vae = VAE(D, K)
+    with pytest.raises(FlowInputError, match="integer values 0..16"):
+        vae.elbo(torch.full((1, D), 0.5))
+    with validation(False):
+        assert torch.isfinite(vae.elbo(torch.full((1, D), 0.5))).all()

@@ -18,7 +18,8 @@ import torch
 
 from .. import datasets, models
 from ..continuous import CNF, VectorField, flow_matching_loss
-from ..jacobian import divergence_exact, divergence_hutchinson, jacobian
+from ..jacobian import (divergence_exact, divergence_hutchinson, hutchinson_variance_theory,
+                        jacobian)
 from ..training import fit
 from . import TEST_SAMPLES, table
 
@@ -93,10 +94,7 @@ def hutchinson_variance(n_samples: int, dim: int = 8, points: int = 64, seed: in
     f = lambda x: field(0.5, x)  # noqa: E731
     exact = divergence_exact(f, z, create_graph=False)
     J = jacobian(f, z)
-    S = 0.5 * (J + J.transpose(1, 2))
-    frobenius = S.pow(2).sum(dim=(1, 2))
-    theory = {"gaussian": 2 * frobenius,
-              "rademacher": 2 * (frobenius - S.diagonal(dim1=1, dim2=2).pow(2).sum(1))}
+    theory = {noise: hutchinson_variance_theory(J, noise) for noise in ("gaussian", "rademacher")}
     rows = []
     for noise in ("gaussian", "rademacher"):
         for n_probes in (1, 2, 4, 8, 16):

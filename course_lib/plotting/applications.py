@@ -12,7 +12,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ..anomaly import auroc as _auroc, confusion as _confusion, roc_curve as _roc_curve
-from .common import _axes
+from .common import _axes, log_density_on_grid
 
 __all__ = ["ANOMALY_STYLE", "NORMAL_STYLE", "animate_threshold_sweep", "plot_completions",
            "plot_posteriors", "plot_ranked_images", "plot_roc", "plot_score_histograms",
@@ -175,15 +175,6 @@ def plot_ranked_images(images, scores, *, n: int = 8, axes: Sequence[Axes] | Non
     return axes[0, 0].figure
 
 
-def _log_densities_on_grid(log_densities: Sequence[Callable], xlim, ylim, resolution: int,
-                           dtype: torch.dtype):
-    xs, ys = np.linspace(*xlim, resolution), np.linspace(*ylim, resolution)
-    gx, gy = np.meshgrid(xs, ys)
-    points = torch.as_tensor(np.stack([gx.ravel(), gy.ravel()], axis=1), dtype=dtype)
-    with torch.no_grad():
-        return gx, gy, [f(points).reshape(gx.shape).numpy().astype(float) for f in log_densities]
-
-
 def plot_posteriors(panels: dict, xlim: tuple[float, float], ylim: tuple[float, float], *,
                     resolution: int = 150, axes: Sequence[Axes] | None = None,
                     dtype: torch.dtype | None = None) -> Figure:
@@ -196,9 +187,9 @@ def plot_posteriors(panels: dict, xlim: tuple[float, float], ylim: tuple[float, 
                                                      min(3.3 * aspect, 4.0) + 0.8),
                             layout="constrained")[1]
     axes = np.atleast_1d(axes)
-    gx, gy, values = _log_densities_on_grid(list(panels.values()), xlim, ylim, resolution,
-                                            dtype or torch.get_default_dtype())
-    densities = [np.exp(v) for v in values]
+    grids = [log_density_on_grid(f, xlim, ylim, resolution, dtype) for f in panels.values()]
+    gx, gy = grids[0][:2]
+    densities = [np.exp(values.cpu().numpy().astype(float)) for *_, values in grids]
     norm = colors.Normalize(0, max(d.max() for d in densities))
     for ax, title, density in zip(axes, panels, densities):
         mesh = ax.pcolormesh(gx, gy, density, cmap="viridis", norm=norm, shading="auto")
@@ -231,10 +222,3 @@ def plot_completions(image, observed, completions, *, axes: Sequence[Axes] | Non
         ax.set_axis_off()
         ax.set_title(title, fontsize="small")
     return axes[0].figure
-
-
-__all__ += ["plot_score_histograms", "plot_roc", "threshold_summary", "plot_threshold",
-            "animate_threshold_sweep", "plot_ranked_images", "plot_posteriors",
-            "plot_completions"]
-
-

@@ -253,9 +253,3 @@ def animate_sequential_passes(flow: torch.nn.Module, u: torch.Tensor, *,
     animation = FuncAnimation(figure, draw, frames=len(steps), interval=interval, blit=False)
     plt.close(figure)
     return animation
-
-
-__all__ += ["mask_paths", "plot_dependency", "plot_made_network",
-            "plot_autoregressive_timings", "sequential_passes", "animate_sequential_passes"]
-
-

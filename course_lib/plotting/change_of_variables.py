@@ -9,7 +9,7 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from .common import DENSITY_STYLE, SAMPLE_STYLE, _axes
+from .common import DENSITY_STYLE, SAMPLE_STYLE, _axes, log_density_on_grid
 
 __all__ = ["plot_base_and_pushed", "plot_density_2d", "plot_equal_mass", "plot_pushed_density"]
 
@@ -124,13 +124,8 @@ def plot_density_2d(log_prob: Callable[[torch.Tensor], torch.Tensor],
         dtype: dtype of the grid handed to ``log_prob`` (default: torch's default).
     """
     ax = _axes(ax, figsize=(4.6, 3.8))
-    xs = np.linspace(*xlim, resolution)
-    ys = np.linspace(*ylim, resolution)
-    gx, gy = np.meshgrid(xs, ys)
-    points = torch.as_tensor(np.stack([gx.ravel(), gy.ravel()], axis=1),
-                             dtype=dtype or torch.get_default_dtype())
-    with torch.no_grad():
-        density = log_prob(points).exp().reshape(gx.shape).numpy()
+    gx, gy, values = log_density_on_grid(log_prob, xlim, ylim, resolution, dtype)
+    density = values.exp().cpu().numpy()
     mesh = ax.pcolormesh(gx, gy, density, cmap=cmap, shading="auto")
     ax.figure.colorbar(mesh, ax=ax, label="density")
     if samples is not None:

@@ -1,4 +1,5 @@
-"""Shared by every lecture's figures: axes handling, dtypes, styles."""
+"""Shared by every lecture's figures: axes handling, dtypes and devices, styles, and log-densities
+evaluated on a grid of the plane."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -6,7 +7,8 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 
-__all__ = ["DENSITY_STYLE", "SAMPLE_STYLE", "density_1d", "model_dtype"]
+__all__ = ["DENSITY_STYLE", "SAMPLE_STYLE", "density_1d", "log_density_on_grid", "model_device",
+           "model_dtype"]
 
 
 SAMPLE_STYLE = {"color": "tab:blue", "alpha": 0.35}
@@ -27,11 +29,34 @@ def model_dtype(model: torch.nn.Module) -> torch.dtype:
     return torch.get_default_dtype()
 
 
+def model_device(model: torch.nn.Module) -> torch.device:
+    """The device of a model's parameters or buffers (the CPU if it has none)."""
+    for t in (*model.parameters(), *model.buffers()):
+        return t.device
+    return torch.device("cpu")
+
+
 def density_1d(model: torch.nn.Module, x) -> np.ndarray:
     """``p_X(x) = exp(log_prob(x))`` of a one-dimensional model at the points ``x`` (any shape)."""
     points = np.asarray(x, dtype=float)
     with torch.no_grad():
-        batch = torch.as_tensor(points.reshape(-1, 1), dtype=model_dtype(model))
-        return model.log_prob(batch).exp().numpy().astype(float).reshape(points.shape)
+        batch = torch.as_tensor(points.reshape(-1, 1), dtype=model_dtype(model),
+                                device=model_device(model))
+        return model.log_prob(batch).exp().cpu().numpy().astype(float).reshape(points.shape)
+
+
+def log_density_on_grid(log_density, xlim, ylim, resolution: int,
+                        dtype: torch.dtype | None = None, device: torch.device | str | None = None
+                        ) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
+    """``log_density`` (points ``(n, 2)`` to values ``(n,)``) on a ``resolution x resolution``
+    grid of the window, without gradients: the grid ``(gx, gy)`` as NumPy arrays and the values
+    as a tensor of the grid's shape, on the device it was computed on. The points are made with
+    ``dtype`` (torch's default if not given) on ``device``."""
+    xs, ys = np.linspace(*xlim, resolution), np.linspace(*ylim, resolution)
+    gx, gy = np.meshgrid(xs, ys)
+    points = torch.as_tensor(np.stack([gx.ravel(), gy.ravel()], axis=1),
+                             dtype=dtype or torch.get_default_dtype(), device=device)
+    with torch.no_grad():
+        return gx, gy, log_density(points).reshape(gx.shape)
 
 

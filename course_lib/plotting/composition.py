@@ -11,7 +11,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from .change_of_variables import plot_density_2d
-from .common import model_dtype
+from .common import log_density_on_grid, model_dtype
 
 __all__ = ["animate_layers", "flow_stages", "log_mass_on_window", "plot_model_and_target"]
 
@@ -102,14 +102,9 @@ def log_mass_on_window(log_density: Callable, xlim: tuple[float, float],
     """``log`` of the Riemann sum of ``exp(log_density)`` over the window, on the same grid
     as :func:`plot_density_2d`: about 0 for a density whose mass lies inside the window,
     and the log-normaliser ``log Z`` of a density known up to a constant."""
-    dtype = dtype or torch.get_default_dtype()
-    xs, ys = np.linspace(*xlim, resolution), np.linspace(*ylim, resolution)
-    gx, gy = np.meshgrid(xs, ys)
-    points = torch.as_tensor(np.stack([gx.ravel(), gy.ravel()], axis=1), dtype=dtype)
-    with torch.no_grad():
-        values = log_density(points)
-    cell = (xs[1] - xs[0]) * (ys[1] - ys[0])
-    return float(torch.logsumexp(values, 0)) + float(np.log(cell))
+    gx, gy, values = log_density_on_grid(log_density, xlim, ylim, resolution, dtype)
+    cell = (gx[0, 1] - gx[0, 0]) * (gy[1, 0] - gy[0, 0])
+    return float(torch.logsumexp(values.flatten(), 0)) + float(np.log(cell))
 
 
 def plot_model_and_target(model: torch.nn.Module, xlim: tuple[float, float],
@@ -148,8 +143,3 @@ def plot_model_and_target(model: torch.nn.Module, xlim: tuple[float, float],
     plot_density_2d(model.log_prob, xlim, ylim, ax=axes[1], resolution=resolution, dtype=dtype,
                     title=titles[1] if titles else "model density $p_X(x)$")
     return axes[0].figure
-
-
-__all__ += ["flow_stages", "animate_layers", "log_mass_on_window", "plot_model_and_target"]
-
-

@@ -1,7 +1,6 @@
 """Lecture 09: the continuity equation."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import matplotlib.pyplot as plt
@@ -12,39 +11,25 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
-from torch.distributions import Independent, MultivariateNormal, Normal
-from torchdiffeq import odeint
+from torch.distributions import Independent, Normal
 
-from ..continuity import (cell_centres, divergence_integral, evolve_density, gaussian_density,
-                          gaussian_pushforward, outward_flux, total_mass)
+from ..continuity import (cell_centres, divergence_integral, gaussian_flux, outward_flux,
+                          total_mass)
 from ..continuous import CNF
+from ..euler import euler_path
 from ..jacobian import divergence_exact
+from ..moving_density import SPIRAL, SPIRAL_MATRIX, SWIRL, MovingDensity, spiral_field, swirl_field
 from .common import DENSITY_STYLE, _axes
 
-__all__ = ["EULER_STEPS", "MovingDensity", "SPIRAL", "SPIRAL_MATRIX", "SWIRL",
-           "animate_moving_density", "euler_path", "gaussian_flux", "plot_density_on_grid",
-           "plot_euler", "plot_flux_box", "plot_linear_field_1d", "spiral_field", "swirl_field"]
+__all__ = ["EULER_STEPS", "animate_moving_density", "plot_density_on_grid", "plot_euler",
+           "plot_flux_box", "plot_linear_field_1d",
+           # computed elsewhere, offered here too because lecture 09 imports them from plotting
+           "MovingDensity", "SPIRAL", "SPIRAL_MATRIX", "SWIRL", "euler_path", "gaussian_flux",
+           "spiral_field", "swirl_field"]
 
 
 #: step sizes offered for Euler's method: powers of 2, so every grid ``t_k = k h`` is exact
 EULER_STEPS = (1.0, 0.5, 0.25, 0.125, 0.0625, 0.03125)
-
-
-def euler_path(a: float, step: float, t_end: float = 2.0,
-               z0: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """Euler's method for ``dz/dt = a z``, ``z(0) = z0``: ``z_{k+1} = z_k + h a z_k``.
-
-    Returns the times ``t_k = k h`` from 0 to ``t_end`` and the ``z_k`` (torchdiffeq's fixed-step
-    ``euler``, in float64). ``t_end`` must be a whole number of steps.
-    """
-    n = round(t_end / step) if step > 0 else 0
-    if n < 1 or abs(n * step - t_end) > 1e-9 * max(t_end, 1.0):
-        raise ValueError(f"euler_path: expected t_end to be a positive whole number of steps h, "
-                         f"got t_end={t_end!r}, h={step!r}")
-    times = torch.arange(n + 1, dtype=torch.float64) * step
-    z = odeint(lambda t, z: a * z, torch.tensor([float(z0)], dtype=torch.float64), times,
-               method="euler", options={"step_size": step})
-    return times.numpy(), z[:, 0].numpy()
 
 
 def plot_euler(a: float = 1.0, step: float = 0.25, *, t_end: float = 2.0, z0: float = 1.0,
@@ -88,19 +73,6 @@ def plot_euler(a: float = 1.0, step: float = 0.25, *, t_end: float = 2.0, z0: fl
     error_ax.set_title("first order: halve h, halve the error", fontsize="medium")
     error_ax.legend(fontsize="small")
     return path_ax.figure
-
-
-def gaussian_flux(field: Callable[[torch.Tensor], torch.Tensor], mean=(0.0, 0.0),
-                  cov=((1.0, 0.0), (0.0, 1.0))) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The probability flux ``J(z) = p(z) f(z)`` of ``p = N(mean, cov)`` moved by the velocity
-    ``f`` (batches ``(n, 2) -> (n, 2)``), as a callable on batches ``(n, 2)``."""
-    mean, cov = torch.tensor(mean, dtype=torch.float64), torch.tensor(cov, dtype=torch.float64)
-
-    def flux(z: torch.Tensor) -> torch.Tensor:
-        p = gaussian_density(z[:, 0], z[:, 1], mean.to(z.dtype), cov.to(z.dtype))
-        return p[:, None] * field(z)
-
-    return flux
 
 
 def _quiver_scale(vectors: np.ndarray, spacing: float) -> float:
@@ -165,100 +137,6 @@ def plot_flux_box(J: Callable[[torch.Tensor], torch.Tensor], box: Sequence[float
     ax.set_title(f"net outflow $\\oint_{{\\partial V}} \\; J \\cdot n\\,dS$ = {flux:.4f}\n"
                  f"$\\int_V \\; \\nabla \\cdot J\\,dz$ = {volume:.4f}", fontsize="medium")
     return ax.figure
-
-
-#: ``f = A z`` with this ``A``: turns by 1.5 radians per unit time and spreads, ``div f = 0.8``
-SPIRAL_MATRIX = ((0.4, -1.5), (1.5, 0.4))
-
-
-def spiral_field(t: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-    """``f(z) = A z`` with ``A`` = :data:`SPIRAL_MATRIX`: an outward spiral, ``div f = tr A = 0.8``."""
-    return z @ torch.tensor(SPIRAL_MATRIX, dtype=z.dtype).T
-
-
-def swirl_field(t: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-    """``f(z) = w(r) (-z_2, z_1)`` with ``w(r) = 3 exp(-r^2 / 2)``: the inside turns faster than
-    the outside. The flow is tangent to circles and ``w`` is constant on them, so ``div f = 0``."""
-    turn = 3.0 * torch.exp(-0.5 * (z ** 2).sum(dim=1, keepdim=True))
-    return turn * torch.stack([-z[:, 1], z[:, 0]], dim=1)
-
-
-@dataclass(frozen=True)
-class MovingDensity:
-    """A Gaussian ``p_0 = N(mean, cov)`` carried by ``dz/dt = field(t, z)`` in the window
-    ``[-L, L]^2``, ``L = half_width``, computed in two ways that must agree:
-
-    * :meth:`on_grid`: the continuity equation solved on a fixed grid (finite volumes, the
-      total mass is conserved exactly, at the price of some smearing);
-    * :meth:`log_density`: change of variables 2.0, ``log p_t(z_t) = log p_0(z_0) -
-      int_0^t div f dt``, integrated backward from ``z`` to the ``z_0`` that lands on it.
-
-    ``matrix`` is ``A`` when the field is linear, ``f = A z``; then :meth:`exact_log_density`
-    gives the closed form ``N(e^{At} m, e^{At} S e^{A^T t})``.
-    """
-
-    title: str
-    field: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-    mean: tuple[float, float]
-    cov: tuple[tuple[float, float], tuple[float, float]]
-    matrix: tuple[tuple[float, float], tuple[float, float]] | None = None
-    half_width: float = 3.5
-
-    @property
-    def base(self) -> MultivariateNormal:
-        """``p_0`` as a torch distribution (float64)."""
-        return MultivariateNormal(torch.tensor(self.mean, dtype=torch.float64),
-                                  torch.tensor(self.cov, dtype=torch.float64))
-
-    def sample(self, n: int, seed: int = 0) -> torch.Tensor:
-        """``n`` samples of ``p_0``, the same for the same seed, leaving the global generator alone."""
-        normal = torch.randn(n, 2, generator=torch.Generator().manual_seed(seed),
-                             dtype=torch.float64)
-        return self.base.loc + normal @ self.base.scale_tril.T
-
-    def on_grid(self, times: Sequence[float], cells: int = 100) -> torch.Tensor:
-        """``p_t`` at the cell centres (:func:`~course_lib.continuity.cell_centres`) for each time,
-        shape ``(len(times), cells, cells)``, by :func:`~course_lib.continuity.evolve_density`."""
-        z1, z2, _ = cell_centres(self.half_width, cells)
-        p0 = self.base.log_prob(torch.stack([z1, z2], dim=-1)).exp()
-        return evolve_density(p0, self.field, self.half_width, times)
-
-    def _flow(self, t_end: float) -> CNF:
-        # a CNF runs from s = 0 to s = 1: the field slowed down to that clock, g(s, z) = T f(T s, z)
-        return CNF(lambda s, z: t_end * self.field(t_end * s, z), base=self.base, rtol=1e-7,
-                   atol=1e-7)
-
-    def log_density(self, t: float, z: torch.Tensor) -> torch.Tensor:
-        """``log p_t(z)`` for points ``z`` of shape ``(n, 2)``, by change of variables 2.0."""
-        z = torch.as_tensor(z, dtype=torch.float64)
-        if t == 0:
-            return self.base.log_prob(z)
-        with torch.no_grad():
-            return self._flow(float(t)).log_prob(z)
-
-    def exact_log_density(self, t: float, z: torch.Tensor) -> torch.Tensor:
-        """``log p_t(z)`` from the closed form of a linear field (``matrix`` must be set)."""
-        if self.matrix is None:
-            raise ValueError(f"{self.title!r} has no closed form: its field is not linear")
-        mean, cov = gaussian_pushforward(self.base.loc, self.base.covariance_matrix,
-                                         torch.tensor(self.matrix, dtype=torch.float64), t)
-        return MultivariateNormal(mean, cov).log_prob(torch.as_tensor(z, dtype=torch.float64))
-
-    def paths(self, z0: torch.Tensor, times: Sequence[float]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Particles starting at ``z0`` ``(n, 2)`` followed through ``times`` (from 0, increasing):
-        ``z_t`` of shape ``(len(times), n, 2)`` and ``log p_t(z_t)`` of shape ``(len(times), n)``."""
-        times = [float(t) for t in times]
-        if len(times) < 2 or times[0] != 0.0 or any(b <= a for a, b in zip(times, times[1:])):
-            raise ValueError(f"expected times starting at 0 and increasing, got {times}")
-        end = times[-1]
-        return self._flow(end).trajectory(torch.as_tensor(z0, dtype=torch.float64),
-                                          [t / end for t in times])
-
-
-SPIRAL = MovingDensity("outward spiral f = A z (div f = 0.8)", spiral_field, (1.2, 0.0),
-                       ((0.2, 0.0), (0.0, 0.2)), matrix=SPIRAL_MATRIX)
-SWIRL = MovingDensity("swirl (nonlinear, div f = 0)", swirl_field, (1.2, 0.0),
-                      ((0.2, 0.0), (0.0, 0.2)))
 
 
 def plot_density_on_grid(p, half_width: float, *, field: Callable | None = None, t: float = 0.0,
@@ -369,10 +247,3 @@ def plot_linear_field_1d(a: float = 0.5, *, times: Sequence[float] = (0.0, 0.5, 
     log_ax.set_title(f"along each path: slope $-a$ = {-a:g}", fontsize="medium")
     log_ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))
     return density_ax.figure
-
-
-__all__ += ["EULER_STEPS", "euler_path", "plot_euler", "gaussian_flux", "plot_flux_box",
-            "SPIRAL_MATRIX", "spiral_field", "swirl_field", "MovingDensity", "SPIRAL", "SWIRL",
-            "plot_density_on_grid", "animate_moving_density", "plot_linear_field_1d"]
-
-

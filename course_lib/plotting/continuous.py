@@ -1,98 +1,31 @@
 """Lecture 10: continuous normalizing flows."""
 from __future__ import annotations
 
-import weakref
-from typing import Callable, Sequence
+from typing import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
 from matplotlib import colors
 from matplotlib.animation import FuncAnimation
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from ..bench.memory import backprop_memory, saved_tensor_bytes
+from ..jacobian import hutchinson_variance_theory
 from .common import _axes
 from .composition import _window
 
-__all__ = ["HUTCHINSON_COLOURS", "TRACKED_COLOURS", "animate_trajectories", "backprop_memory",
-           "hutchinson_variance_theory", "plot_backprop_memory", "plot_hutchinson_variance",
-           "plot_log_density_paths", "plot_trajectories", "saved_tensor_bytes"]
+__all__ = ["HUTCHINSON_COLOURS", "TRACKED_COLOURS", "animate_trajectories",
+           "plot_backprop_memory", "plot_hutchinson_variance", "plot_log_density_paths",
+           "plot_trajectories",
+           # computed elsewhere, offered here too because lecture 10 imports them from plotting
+           "backprop_memory", "hutchinson_variance_theory", "saved_tensor_bytes"]
 
 
 HUTCHINSON_COLOURS = {"gaussian": "tab:blue", "rademacher": "tab:orange"}
 #: the points whose paths are followed, the same colour in every panel
 TRACKED_COLOURS = ["tab:red", "tab:orange", "tab:pink", "tab:brown", "tab:purple", "tab:cyan",
                    "black", "tab:olive"]
-
-
-def hutchinson_variance_theory(J: torch.Tensor, noise: str) -> torch.Tensor:
-    """Variance of one probe's ``eps^T J eps`` for a square ``J`` (or a batch ``(..., d, d)``):
-    ``2 |S|_F^2`` for Gaussian ``eps`` and ``2 (|S|_F^2 - sum_i S_ii^2)`` for Rademacher ``eps``,
-    where ``S = (J + J^T) / 2`` (only the symmetric part of ``J`` enters ``eps^T J eps``).
-    With ``k`` probes averaged, divide by ``k``."""
-    S = 0.5 * (J + J.transpose(-1, -2))
-    frobenius = S.pow(2).sum(dim=(-2, -1))
-    if noise == "gaussian":
-        return 2 * frobenius
-    if noise == "rademacher":
-        return 2 * (frobenius - S.diagonal(dim1=-2, dim2=-1).pow(2).sum(-1))
-    raise ValueError(f"noise must be 'gaussian' or 'rademacher', got {noise!r}")
-
-
-class _SavedTensor:
-    """What autograd stores in place of a saved tensor while it is being measured."""
-
-    __slots__ = ("tensor", "__weakref__")
-
-    def __init__(self, tensor: torch.Tensor):
-        self.tensor = tensor
-
-
-def saved_tensor_bytes(compute: Callable[[], torch.Tensor]) -> int:
-    """Bytes of the tensors that autograd holds for the backward pass of ``compute()``.
-
-    Every tensor saved for backward while ``compute`` runs is wrapped; once it returns,
-    the wrappers still alive are the ones the graph of its result keeps (those of graphs
-    already freed, e.g. an inner derivative, are gone). Each storage counts once, however
-    many saved views of it there are; parameters count too.
-    """
-    alive: weakref.WeakSet = weakref.WeakSet()
-
-    def pack(tensor: torch.Tensor) -> _SavedTensor:
-        saved = _SavedTensor(tensor)
-        alive.add(saved)
-        return saved
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda saved: saved.tensor):
-        result = compute()
-    storages = {}
-    for saved in list(alive):
-        storage = saved.tensor.untyped_storage()
-        storages[storage.data_ptr()] = storage.nbytes()
-    del result
-    return int(sum(storages.values()))
-
-
-def backprop_memory(cnf: CNF, x: torch.Tensor, step_counts: Sequence[int]) -> dict[str, list[int]]:
-    """Memory held for the backward pass of ``cnf.forward_kl(x)``, with rk4 in ``n`` equal steps
-    for each ``n`` of ``step_counts``: ``{"direct": [...], "adjoint": [...]}`` in bytes.
-
-    Direct backpropagation keeps every intermediate value of every solver step; the adjoint
-    method keeps the states at the requested times only. The CNF's solver settings are
-    restored afterwards.
-    """
-    settings = (cnf.method, cnf.options, cnf.adjoint)
-    memory: dict[str, list[int]] = {"direct": [], "adjoint": []}
-    try:
-        for name in memory:
-            cnf.adjoint = name == "adjoint"
-            for n in step_counts:
-                cnf.method, cnf.options = "rk4", {"step_size": 1.0 / n}
-                memory[name].append(saved_tensor_bytes(lambda: cnf.forward_kl(x)))
-    finally:
-        cnf.method, cnf.options, cnf.adjoint = settings
-    return memory
 
 
 def plot_backprop_memory(step_counts: Sequence[int], memory: dict[str, Sequence[int]], *,
@@ -254,10 +187,3 @@ def animate_trajectories(paths, log_p, times: Sequence[float], *, data=None,
                               blit=False)
     plt.close(figure)
     return animation
-
-
-__all__ += ["hutchinson_variance_theory", "saved_tensor_bytes", "backprop_memory",
-            "plot_backprop_memory", "plot_hutchinson_variance", "plot_trajectories",
-            "plot_log_density_paths", "animate_trajectories"]
-
-

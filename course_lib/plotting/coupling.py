@@ -126,8 +126,3 @@ def plot_bounded_log_scale(scale_bound: float = 3.0, *,
                  f"{np.exp(scale_bound):.1f}]")
     ax.legend(loc="upper left", fontsize="small")
     return ax.figure
-
-
-__all__ += ["plot_jacobian_matrix", "plot_flow_stages", "plot_bounded_log_scale"]
-
-

@@ -225,9 +225,3 @@ def plot_field_over_time(field: Callable, log_density: Callable, times: Sequence
         ax.set_title(f"t = {t:g}", fontsize="medium")
     axes[0].set_ylabel("$x_2$")
     return axes[0].figure
-
-
-__all__ += ["TimedLoss", "plot_training_comparison", "solve_field", "plot_solver_steps",
-            "plot_field_over_time"]
-
-

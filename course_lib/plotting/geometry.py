@@ -23,10 +23,6 @@ __all__ = ["DET_CMAP", "DET_NORM", "FOLD_CMAP", "animate_grid_deformation", "ima
            "plot_pushed_gaussian", "plot_pushforward", "polygon_area", "square_boundary"]
 
 
-__all__ += ["polygon_area", "square_boundary", "image_area", "plot_linear_map",
-            "plot_pushed_gaussian", "plot_local_linearisation", "plot_grid_deformation",
-            "animate_grid_deformation", "plot_pushforward"]
-
 #: cells coloured by ``log10|det J|``: blue where ``f`` compresses, red where it expands;
 #: dark grey where ``det J <= 0`` (the map folds there and is not invertible).
 DET_CMAP = plt.get_cmap("RdBu_r").with_extremes(bad="0.25")
@@ -300,5 +296,3 @@ def plot_pushforward(f: Callable, *, lim: float = 3.0, cells: int = 60, samples:
         ax.set_xlabel(f"${name}_1$")
         ax.set_ylabel(f"${name}_2$")
     return axes[0].figure
-
-

@@ -13,11 +13,14 @@ from matplotlib.figure import Figure
 
 from ..flows import Squeeze
 from ..model import NormalizingFlow
+from ..multiscale import multiscale_levels, resample_level
 from .common import _axes
 
-__all__ = ["BLOCK_COLOURS", "animate_squeeze", "image_grid", "multiscale_levels",
-           "plot_change_maps", "plot_channel_mixing", "plot_images", "plot_level_resampling",
-           "plot_squeeze", "resample_level", "squeeze_positions", "three_channel_pattern"]
+__all__ = ["BLOCK_COLOURS", "animate_squeeze", "image_grid", "plot_change_maps",
+           "plot_channel_mixing", "plot_images", "plot_level_resampling", "plot_squeeze",
+           "squeeze_positions", "three_channel_pattern",
+           # computed elsewhere, offered here too because lecture 05 imports them from plotting
+           "multiscale_levels", "resample_level"]
 
 
 # the four places of a pixel in its 2x2 block: top-left, top-right, bottom-left, bottom-right
@@ -236,30 +239,6 @@ def animate_squeeze(image, *, frames: int = 16, figsize=(6.0, 3.0), dpi: int = 7
     return animation
 
 
-def multiscale_levels(image_shape: tuple[int, int, int], n_levels: int) -> torch.Tensor:
-    """For the latent ``z`` of ``course_lib.models.glow(image_shape, n_levels)``: the level
-    (0 = the first, finest one) at which each entry is factored out, shape ``(C, H, W)``.
-
-    ``MultiScale`` squeezes, keeps the first half of the channels as latent and passes the
-    second half on; the last level keeps all. The latent is unsqueezed back to ``(C, H, W)``,
-    so the labels are built the same way, from the last level outwards.
-    """
-    c, h, w = image_shape
-    if not isinstance(n_levels, int) or n_levels < 1 or h % 2 ** n_levels or w % 2 ** n_levels:
-        raise ValueError(f"multiscale_levels: expected n_levels >= 1 that halves {h}x{w} that "
-                         f"many times, got {n_levels!r}")
-    channels = [c * 2 ** k for k in range(n_levels)]
-    sizes = [(h // 2 ** k, w // 2 ** k) for k in range(n_levels)]
-    inner = None
-    for k in reversed(range(n_levels)):
-        squeezed = torch.full((1, 4 * channels[k], sizes[k][0] // 2, sizes[k][1] // 2), float(k),
-                              dtype=torch.float64)
-        if inner is not None:
-            squeezed[:, 2 * channels[k]:] = inner
-        inner = Squeeze(channels[k]).forward(squeezed)[0]
-    return inner[0].round().long()
-
-
 def plot_change_maps(image: torch.Tensor, flows: Sequence[torch.nn.Module],
                      titles: Sequence[str], *, axes: Sequence[Axes] | None = None) -> Figure:
     """Where one pass of each flow changes an image: ``f(z) - z`` for the same ``z``
@@ -269,7 +248,7 @@ def plot_change_maps(image: torch.Tensor, flows: Sequence[torch.nn.Module],
         raise ValueError(f"plot_change_maps: expected one title per flow, got {len(titles)} "
                          f"titles for {len(flows)} flows")
     with torch.no_grad():
-        changes = [(flow(image)[0] - image)[0, 0].numpy().astype(float) for flow in flows]
+        changes = [(flow(image)[0] - image)[0, 0].cpu().numpy().astype(float) for flow in flows]
     if axes is None:
         axes = plt.subplots(1, len(flows), figsize=(3.2 * len(flows) + 0.8, 3.3),
                             layout="constrained", squeeze=False)[1][0]
@@ -283,26 +262,6 @@ def plot_change_maps(image: torch.Tensor, flows: Sequence[torch.nn.Module],
     axes[0].figure.colorbar(shown, ax=list(axes), shrink=0.85,
                             label="$(f(z) - z)\\,/\\,\\max|f(z) - z|$")
     return axes[0].figure
-
-
-__all__ += ["three_channel_pattern", "image_grid", "plot_images", "plot_channel_mixing",
-            "squeeze_positions", "plot_squeeze", "animate_squeeze", "multiscale_levels",
-            "plot_change_maps"]
-
-
-def resample_level(model: NormalizingFlow, x: torch.Tensor, levels: torch.Tensor, level: int,
-                   temperature: float = 1.0,
-                   generator: torch.Generator | None = None) -> torch.Tensor:
-    """Images that share every latent variable of ``x`` but those of one level.
-
-    ``z = f^{-1}(x)``; the entries of ``z`` where ``levels == level`` (see
-    :func:`multiscale_levels`) are replaced by fresh draws of ``N(0, T^2)``, ``T`` the
-    ``temperature``, and the result is mapped back, ``f(z')``. Without gradients.
-    """
-    with torch.no_grad():
-        z, _ = model.flow.inverse(x)
-        fresh = temperature * torch.randn(z.shape, generator=generator, dtype=z.dtype)
-        return model.flow(torch.where(levels == level, fresh, z))[0]
 
 
 def plot_level_resampling(model: NormalizingFlow, x: torch.Tensor, levels: torch.Tensor, *,
@@ -326,8 +285,3 @@ def plot_level_resampling(model: NormalizingFlow, x: torch.Tensor, levels: torch
         plot_images(images.flatten(0, 1), ax=axes[k + 1], nrow=variations,
                     title=f"level {k} drawn again ({count} latents)")
     return axes[0].figure
-
-
-__all__ += ["resample_level", "plot_level_resampling"]
-
-

@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 
 from ..model import NormalizingFlow
 from ..sampling import effective_sample_size
-from .common import _axes, model_dtype
+from .common import _axes, log_density_on_grid, model_device, model_dtype
 from .composition import log_mass_on_window
 
 __all__ = ["SampleSnapshots", "animate_snapshots", "plot_gaussian_entropy",
@@ -38,9 +38,9 @@ class SampleSnapshots:
 
     def record(self, step: int) -> None:
         with torch.no_grad():
-            x = self.model.flow(self.z.to(model_dtype(self.model)))[0]
+            x = self.model.flow(self.z.to(model_device(self.model), model_dtype(self.model)))[0]
         self.steps.append(step)
-        self.samples.append(x.numpy().astype(float))
+        self.samples.append(x.cpu().numpy().astype(float))
 
     def __call__(self, step: int, loss: float) -> None:
         if step % self.every == 0:
@@ -48,12 +48,8 @@ class SampleSnapshots:
 
 
 def _density_on_grid(log_prob: Callable, xlim, ylim, resolution: int, dtype: torch.dtype):
-    xs, ys = np.linspace(*xlim, resolution), np.linspace(*ylim, resolution)
-    gx, gy = np.meshgrid(xs, ys)
-    points = torch.as_tensor(np.stack([gx.ravel(), gy.ravel()], axis=1), dtype=dtype)
-    with torch.no_grad():
-        values = log_prob(points).to(torch.float64).reshape(gx.shape)
-    return gx, gy, values.exp().numpy()
+    gx, gy, values = log_density_on_grid(log_prob, xlim, ylim, resolution, dtype)
+    return gx, gy, values.to(torch.float64).exp().cpu().numpy()
 
 
 def plot_target_and_fits(log_target: Callable, fits: dict, xlim: tuple[float, float],
@@ -194,9 +190,3 @@ def plot_gaussian_entropy(stds: Sequence[float] = (1.0, 0.242, 0.1), *, ax: Axes
     ax.set_ylabel("density")
     ax.legend(fontsize="small", loc="upper right")
     return ax.figure
-
-
-__all__ += ["SampleSnapshots", "plot_target_and_fits", "animate_snapshots",
-            "plot_importance_weights", "plot_gaussian_entropy"]
-
-

@@ -19,11 +19,6 @@ __all__ = ["animate_cobweb", "fixed_point_iterates", "plot_architecture_costs",
            "sine_branch_2d", "spline_knots"]
 
 
-__all__ += ["spline_knots", "plot_spline", "sine_branch_1d", "sine_branch_2d",
-            "fixed_point_iterates", "plot_residual_fold", "animate_cobweb",
-            "plot_series_convergence", "plot_architecture_costs"]
-
-
 def _spline_tensors(widths, heights, derivatives) -> tuple[torch.Tensor, ...]:
     return tuple(torch.as_tensor(np.asarray(v, dtype=float)) for v in (widths, heights, derivatives))
 
@@ -280,4 +275,3 @@ def plot_architecture_costs(rows, *, axes: Sequence[Axes] | None = None) -> Figu
     axes[0].invert_yaxis()
     axes[1].legend(fontsize="small", loc="lower right")
     return axes[0].figure
-

@@ -5,6 +5,9 @@ again whenever a control changes. Displayed in JupyterLab it is live; it also ca
 PNG of its current figure (and a quiz its question as HTML), which is what a static
 export of the notebook (HTML, slides) shows in place of the live widget.
 """
+from . import (common, start_here, change_of_variables, geometry, composition, coupling,
+               autoregressive, glow, kl, applications, continuity, flow_matching,
+               continuous, splines)
 from .common import *  # noqa: F401,F403
 from .start_here import *  # noqa: F401,F403
 from .change_of_variables import *  # noqa: F401,F403
@@ -20,4 +23,8 @@ from .flow_matching import *  # noqa: F401,F403
 from .continuous import *  # noqa: F401,F403
 from .splines import *  # noqa: F401,F403
 
-__all__ = ['FigureExplorer', 'MultipleChoice', 'stretch_explorer', 'BASE_TITLE', 'MAPS', 'change_of_variables_explorer', 'scalar_flow', 'invertibility_explorer', 'matrix_explorer', 'PLANAR_LAYERS', 'RADIAL_LAYERS', 'stack_explorer', 'stack_layer', 'KnobConditioner', 'coupling_explorer', 'knob_coupling', 'made_explorer', 'channel_mixing_explorer', 'rotation_3d', 'OBJECTIVE_LABELS', 'kl_explorer', 'observed_rows_explorer', 'threshold_explorer', 'FLUX_FIELDS', 'MOVING_DENSITIES', 'continuity_explorer', 'euler_explorer', 'flux_box_explorer', 'path_explorer', 'hutchinson_explorer', 'trajectory_explorer', 'lipschitz_explorer', 'spline_explorer']
+# each module lists its public names once; the package exports all of them
+_MODULES = (common, start_here, change_of_variables, geometry, composition, coupling,
+            autoregressive, glow, kl, applications, continuity, flow_matching, continuous,
+            splines)
+__all__ = [name for module in _MODULES for name in module.__all__]

@@ -42,16 +42,17 @@ def observed_rows_explorer(vae, image, rows: int = 3, *, lim: float = 6.0,
     """An inverse problem with a trained VAE (two-dimensional latent): observe only the top
     ``rows`` rows of ``image`` (a slider) and see the posterior ``p(z | x_observed)`` on a
     grid, with completions: draws ``z`` from it, decoded to ``E[x|z]`` in the hidden rows."""
-    from ..vae import posterior_on_grid
-    image = torch.as_tensor(image).reshape(1, -1).to(next(vae.parameters()).dtype)
+    from ..grid_posterior import posterior_on_grid
+    parameter = next(vae.parameters())
+    image = torch.as_tensor(image).reshape(1, -1).to(parameter)
     side = int(round(image.shape[1] ** 0.5))
     controls = {"rows": widgets.IntSlider(value=rows, min=0, max=side, description="rows seen",
                                           continuous_update=False)}
 
     def draw(figure: Figure, rows: int) -> None:
-        observed = (torch.arange(image.shape[1]) < rows * side).to(image.dtype)
+        observed = (torch.arange(image.shape[1], device=image.device) < rows * side).to(image)
         truth = posterior_on_grid(lambda z: vae.log_joint(image, z, observed), lim, resolution,
-                                  image.dtype)
+                                  image.dtype, image.device)
         z = truth.sample(completions, torch.Generator().manual_seed(seed))
         with torch.no_grad():
             filled = torch.where(observed.bool(), image, vae.decode_mean(z))
@@ -69,8 +70,3 @@ def observed_rows_explorer(vae, image, rows: int = 3, *, lim: float = 6.0,
         for extra in axes[completions + 2:]:
             extra.set_axis_off()
     return FigureExplorer(controls, draw, figsize=(9.5, 4.2))
-
-
-__all__ += ["threshold_explorer", "observed_rows_explorer"]
-
-

@@ -59,8 +59,3 @@ def made_explorer(dim: int = 4, layers: int = 2, width: int = 6, order: str = "s
                                   continuous_update=False, style=_WIDE_LABEL),
     }
     return FigureExplorer(controls, _draw_made, figsize=(11.0, 4.4))
-
-
-__all__ += ["made_explorer"]
-
-

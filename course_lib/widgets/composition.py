@@ -177,8 +177,3 @@ def stack_explorer(kind: str = "planar", max_layers: int = 6, lim: float = 4.0,
 
     explorer = _StackExplorer(controls, draw, figsize=(9.0, 4.0))
     return explorer
-
-
-__all__ += ["stack_layer", "stack_explorer"]
-
-

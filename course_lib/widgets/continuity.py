@@ -6,9 +6,9 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from ..continuity import cell_centres, total_mass
-from ..plotting import (EULER_STEPS, SPIRAL, SWIRL, gaussian_flux, plot_density_on_grid, plot_euler,
-                        plot_flux_box)
+from ..continuity import cell_centres, gaussian_flux, total_mass
+from ..moving_density import SPIRAL, SWIRL
+from ..plotting.continuity import EULER_STEPS, plot_density_on_grid, plot_euler, plot_flux_box
 from .common import FigureExplorer, _slider
 
 __all__ = ["FLUX_FIELDS", "MOVING_DENSITIES", "continuity_explorer", "euler_explorer",
@@ -65,7 +65,7 @@ def flux_box_explorer(field: str = "expansion f = z", centre: tuple[float, float
     return FigureExplorer(controls, draw, figsize=(6.6, 5.2))
 
 
-#: densities offered by :func:`continuity_explorer` (``course_lib.plotting.MovingDensity``)
+#: densities offered by :func:`continuity_explorer` (``course_lib.moving_density.MovingDensity``)
 MOVING_DENSITIES = {"spiral": SPIRAL, "swirl": SWIRL}
 
 
@@ -130,9 +130,3 @@ def continuity_explorer(example: str = "spiral", t: float = 0.5, *, t_end: float
                                  description="t", continuous_update=False, readout_format=".2f"),
     }
     return FigureExplorer(controls, draw, figsize=(10.0, 4.6))
-
-
-__all__ += ["euler_explorer", "FLUX_FIELDS", "flux_box_explorer", "MOVING_DENSITIES",
-            "continuity_explorer"]
-
-

@@ -92,8 +92,3 @@ def hutchinson_explorer(f: Callable[[torch.Tensor], torch.Tensor], z: torch.Tens
                                continuous_update=False, style=_WIDE_LABEL),
     }
     return FigureExplorer(controls, draw, figsize=(11.0, 4.0))
-
-
-__all__ += ["trajectory_explorer", "hutchinson_explorer"]
-
-

@@ -111,8 +111,3 @@ def coupling_explorer(a: float = 0.5, b: float = 1.0, c: float = 0.0, *, lim: fl
                         dtype=torch.float64, title="$p_X(x)$ by the inverse")
 
     return FigureExplorer(controls, draw, figsize=(13.0, 4.3))
-
-
-__all__ += ["KnobConditioner", "knob_coupling", "coupling_explorer"]
-
-

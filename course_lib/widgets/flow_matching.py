@@ -46,8 +46,3 @@ def path_explorer(paths: dict, times: Sequence[float], *, data=None, tracked: in
     slider = widgets.FloatSlider(value=t, min=times[0], max=times[-1], step=step,
                                  description="t", continuous_update=False, readout_format=".2f")
     return FigureExplorer({"t": slider}, draw, figsize=(3.6 * len(paths), 4.0))
-
-
-__all__ += ["path_explorer"]
-
-

@@ -12,9 +12,6 @@ from .common import FigureExplorer, _slider
 __all__ = ["invertibility_explorer", "matrix_explorer"]
 
 
-__all__ += ["matrix_explorer", "invertibility_explorer"]
-
-
 def matrix_explorer(a: float = 3.0, b: float = 1.0, c: float = 0.0,
                     d: float = 2.0) -> FigureExplorer:
     """Sliders for the entries of ``J = [[a, b], [c, d]]``: the image of the unit square and
@@ -40,5 +37,3 @@ def invertibility_explorer(f: Callable, k: float = 0.7, k_range: tuple[float, fl
         plot_grid_deformation(lambda z: f(z, k), lim=lim, ax=figure.subplots())
 
     return FigureExplorer({"k": _slider("k", k, *k_range, 0.05)}, draw, figsize=(6.0, 4.6))
-
-

@@ -74,8 +74,3 @@ def channel_mixing_explorer(size: int = 32,
     for k, value in enumerate(scales, start=1):
         controls[f"s_{k}"] = _slider(f"s{k}", value, -2.5, 2.5, 0.05)
     return FigureExplorer(controls, draw, figsize=(10.5, 4.6))
-
-
-__all__ += ["rotation_3d", "channel_mixing_explorer"]
-
-

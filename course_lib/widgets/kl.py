@@ -81,8 +81,3 @@ def kl_explorer(targets: Sequence, fits: dict, *, samples: int = 400, n_weights:
                              target_title=f"target: {target}", seed=seed)
 
     return FigureExplorer(controls, draw, figsize=(11.0, 3.9))
-
-
-__all__ += ["kl_explorer"]
-
-

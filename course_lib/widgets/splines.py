@@ -14,9 +14,6 @@ from .common import FigureExplorer, _slider
 __all__ = ["lipschitz_explorer", "spline_explorer"]
 
 
-__all__ += ["spline_explorer", "lipschitz_explorer"]
-
-
 def spline_explorer(heights: Sequence[float] = (0.5, 2.5, 2.5, 0.5),
                     derivatives: Sequence[float] = (0.3, 3.0, 0.3), *,
                     bound: float = 3.0) -> FigureExplorer:
