@@ -10,7 +10,7 @@ WS = "06_autoregressive_flows"
 
 
 
-def reference_masks(degrees: list[torch.Tensor]) -> list[torch.Tensor]:
+def _made_masks(degrees: list[torch.Tensor]) -> list[torch.Tensor]:
     """Hidden units see inputs of degree <= their own; outputs see hidden units of strictly smaller degree."""
     masks = [(d_out[:, None] >= d_in[None, :]) for d_in, d_out in zip(degrees[:-2], degrees[1:-1])]
     masks.append(degrees[-1][:, None] > degrees[-2][None, :])
@@ -43,7 +43,7 @@ def ex06_1(made_masks):
         inputs[order] = torch.arange(1, d + 1)
         degrees = [inputs] + [torch.randint(1, d, (h,), generator=g) for h in hidden] + [inputs.clone()]
         got = call(made_masks, [t.clone() for t in degrees], label=f"d = {d}, hidden = {hidden}")
-        want = reference_masks(degrees)
+        want = _made_masks(degrees)
         require(isinstance(got, (list, tuple)) and len(got) == len(want),
                 f"for {len(hidden)} hidden layer(s) return {len(want)} masks (one per weight matrix)")
         for k, (m, w) in enumerate(zip(got, want)):
