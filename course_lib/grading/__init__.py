@@ -134,6 +134,9 @@ def grade_worksheet(path, student: str = "", cell_timeout: float = 120, sheet_ti
             continue
         if spec and source == spec[2]:
             notes.append(f"cell {index + 1} repeats the check cell of {spec[0]}; only the first counts")
+        elif spec:
+            notes.append(f"cell {index + 1} has the id of the check cell of {spec[0]} but a changed "
+                         "source: it is not the worksheet's check cell and its result does not count")
         elif re.search(r"checks\.ex\d\d_\d+", source):
             notes.append(f"cell {index + 1} calls a check but is not the worksheet's check cell "
                          "(changed id or source); its result does not count")
