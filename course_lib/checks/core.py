@@ -110,6 +110,7 @@ class _Session:
     generators: int = 0
     handles: dict = field(default_factory=dict)
     low_precision: str | None = None
+    user_dtype: torch.dtype = torch.float32
 
 
 _SESSION: _Session | None = None
@@ -223,6 +224,7 @@ def call(answer: Callable, *args, label: str = "", convert: Callable | None = No
     if isinstance(answer, Handle):
         answer = s.handles[answer.number]
     rng = torch.random.get_rng_state()
+    torch.set_default_dtype(s.user_dtype)  # the student's code runs with the notebook's settings
     try:
         out = answer(*args, **kwargs)
         if convert is not None:
@@ -237,6 +239,7 @@ def call(answer: Callable, *args, label: str = "", convert: Callable | None = No
         raise AnswerError(record["raised"][1]) from None
     finally:
         torch.random.set_rng_state(rng)  # the answer's draws do not shift the check's inputs
+        torch.set_default_dtype(torch.float32)
     try:
         record["output"] = plain(out, s.handles, what=f"the answer{f' for {label}' if label else ''}")
         record["states"] = [plain_state(m) for m in mutates]
@@ -336,6 +339,10 @@ def check(exercise: str, worksheet: str, title: str, points: int = 1, seconds: f
             session = _Session(mode, int(inputs["seed"]), records)
             previous, _SESSION = _SESSION, session
             state = torch.random.get_rng_state()
+            # the check's own inputs do not depend on the notebook's default dtype
+            session.user_dtype = torch.get_default_dtype()
+            torch.set_default_dtype(torch.float32)
+            torch.manual_seed(session.seed)  # draws from the global generator are the judge's too
             try:
                 if mode == "probe":
                     message = _with_time_limit(lambda: body(answer), seconds)
@@ -359,6 +366,7 @@ def check(exercise: str, worksheet: str, title: str, points: int = 1, seconds: f
             finally:
                 _SESSION = previous
                 torch.random.set_rng_state(state)
+                torch.set_default_dtype(session.user_dtype)
             return result("passed", message or "correct"), session
 
         def draw(generator: torch.Generator) -> dict:
