@@ -173,7 +173,7 @@ def grade_worksheet(path, student: str = "", cell_timeout: float = 120, sheet_ti
             else:
                 ex_id, answer, _ = spec
                 nonce = secrets.token_hex(8)
-                inputs = REGISTRY_FN(ex_id).draw(torch.Generator().manual_seed(secrets.randbits(62)))
+                inputs = _check_function(ex_id).draw(torch.Generator().manual_seed(secrets.randbits(62)))
                 in_path, out_path = io_dir / f"in-{nonce}.json", io_dir / f"out-{nonce}.pt"
                 in_path.write_text(json.dumps(inputs))
                 code = (f"__import__('course_lib.checks', fromlist=['probe_to_file']).probe_to_file("
@@ -203,7 +203,7 @@ def grade_worksheet(path, student: str = "", cell_timeout: float = 120, sheet_ti
     return _sheet(path, student, stem, sha, list(results.values()), notes, time.monotonic() - start)
 
 
-def REGISTRY_FN(ex_id: str):
+def _check_function(ex_id: str):
     from ..checks.core import REGISTRY_FUNCTIONS
     return REGISTRY_FUNCTIONS[ex_id]
 
@@ -227,7 +227,7 @@ def _judge(ex_id: str, inputs: dict, out_path: pathlib.Path, outcome: dict, plai
         if not isinstance(data, dict) or data.get("exercise") != ex_id or \
                 not isinstance(data.get("records", []), list):
             return dict(blank, message="its check cell recorded data of another shape")
-        verdict = REGISTRY_FN(ex_id).judge(inputs, data)
+        verdict = _check_function(ex_id).judge(inputs, data)
     except Exception as exc:  # the data is unusable: an error, never a pass
         return dict(blank, message=f"the recorded data could not be judged ({type(exc).__name__}: "
                                    f"{str(exc)[:200]})")
