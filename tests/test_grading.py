@@ -188,7 +188,10 @@ def class_run(tmp_path_factory):
     nb.cells = [c for i, c in enumerate(nb.cells) if i <= keep]
     nb.cells.append(nbformat.v4.new_code_cell(DISPLAY_BUNDLES))
     attacks["deleted_exercises"] = nb
-    attacks["lying_answers"] = with_cell_first(exercise(), LYING_ANSWERS)
+    nb = exercise()  # the lies are defined again right before every check, after the stubs
+    for i in sorted(check_indices(nb).values(), reverse=True):
+        nb.cells.insert(i, nbformat.v4.new_code_cell(LYING_ANSWERS))
+    attacks["lying_answers"] = nb
     nb = solved()  # a correct sheet whose check cells were re-numbered: nothing of it counts
     for i, cell in enumerate(nb.cells):
         cell["id"] = f"moved-{i}"
