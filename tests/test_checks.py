@@ -112,3 +112,82 @@ def test_checks_leave_the_global_random_state_alone():
     torch.manual_seed(123)
     checks.ex01_2(lambda x: x)
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_a_student_except_exception_cannot_swallow_the_time_limit():
+    @check("ex99_2", "99_test", "a loop that catches", seconds=0.5)
+    def looping(answer):
+        answer()
+
+    def stubborn():
+        while True:
+            try:
+                while True:
+                    pass
+            except Exception:
+                pass
+    try:
+        result = looping(stubborn)
+    finally:
+        checks.REGISTRY.pop("ex99_2")
+    assert result.status == "error" and "stopped after" in result.message
+
+
+def test_an_error_quotes_the_deepest_line_of_the_students_code():
+    def helper(x):
+        return torch.log(x) @ torch.ones(3, 3)  # torch raises inside its own code
+
+    def lognormal_pdf(x):
+        return helper(x)
+    result = checks.ex01_2(lognormal_pdf)
+    assert result.status == "error" and "in helper" in result.message
+    assert "torch.log(x) @ torch.ones(3, 3)" in result.message
+    assert "ws01.py" not in result.message and "lambda" not in result.message
+
+
+def test_a_float32_answer_that_misses_a_float64_tolerance_is_told_so():
+    def mle_step(model, opt, batch):
+        opt.zero_grad()
+        loss = -model.log_prob(batch).mean()
+        loss.backward()
+        opt.step()
+        return loss.detach().float()  # right, but rounded to single precision
+    result = checks.ex03_3(mle_step)
+    assert result.status == "failed" and "float32" in result.message and "float64" in result.message
+
+
+def test_no_reference_answers_are_importable_from_the_check_modules():
+    for module in ("ws01", "ws02", "ws03", "ws04", "ws05", "ws06", "ws07", "ws08", "ws09", "ws10", "ws11",
+                   "ws12"):
+        names = dir(importlib.import_module(f"course_lib.checks.{module}"))
+        assert not [n for n in names if n.startswith("reference")], module
+
+
+def test_answers_that_lie_about_their_type_are_refused():
+    class Liar(torch.Tensor):
+        def __eq__(self, other):
+            return True
+
+    class Yes(int):
+        def __eq__(self, other):
+            return True
+    result = checks.ex01_2(lambda x: torch.zeros_like(x).as_subclass(Liar))
+    assert result.status == "failed" and "subclass of torch.Tensor" in result.message
+    result = checks.ex06_4(lambda flow, op, d: Yes(1))
+    assert result.status == "failed" and "Yes" in result.message
+
+
+def test_a_model_that_overrides_log_prob_earns_nothing():
+    from course_lib.flows import Affine, Planar
+    from course_lib.model import NormalizingFlow
+
+    class Cheat(NormalizingFlow):
+        def log_prob(self, x):
+            return super().log_prob(x) + 3.0
+
+        def sample_and_log_prob(self, n):
+            x, lp = super().sample_and_log_prob(n)
+            from course_lib.targets import banana_log_prob
+            return x, banana_log_prob(x)
+    result = checks.ex03_4(lambda target: Cheat(2, [Affine(2), Planar(2)]))
+    assert result.status == "failed" and "not a subclass" in result.message

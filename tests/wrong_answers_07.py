@@ -1,7 +1,16 @@
 """Typical mistakes in worksheet 07, each with the hint its check must give."""
 import torch
 
-from course_lib.checks.ws07 import reference_bin
+
+
+def reference_bin(x, xk, xk1, yk, yk1, dk, dk1):
+    """The rational-quadratic bin (Durkan et al. 2019, eq. 4) and its slope, written out here."""
+    w, h = xk1 - xk, yk1 - yk
+    s, xi = h / w, (x - xk) / w
+    denom = s + (dk1 + dk - 2 * s) * xi * (1 - xi)
+    y = yk + h * (s * xi ** 2 + dk * xi * (1 - xi)) / denom
+    dy = s ** 2 * (dk1 * xi ** 2 + 2 * s * xi * (1 - xi) + dk * (1 - xi) ** 2) / denom ** 2
+    return y, dy
 
 
 def _series(signed, divide):

@@ -35,5 +35,6 @@ WRONG = {
     "ex09_4": [(lambda p, f, box: -divergence_integral(lambda z: p(z)[:, None] * f(z), box), "outward normal"),
                (lambda p, f, box: outward_flux(f, box), "f alone")],
     "ex09_5": [(lambda p, f, t, x: sp.diff(p, t) + p * sp.diff(f, x), "product"),
+               (lambda p, f, t, x: sp.diff(p, t) + sp.diff(p * x / 2, x), "field is the f you are given"),
                (lambda p, f, t, x: "dp/dt", "sympy expression")],
 }

@@ -17,6 +17,15 @@ def _dynamics(sign):
     return make
 
 
+def _trace_of_first_two(f):
+    """Right in one and two dimensions only: the trace of the first two diagonal entries."""
+    def func(t, y):
+        z = y[:, :-1]
+        J = torch.func.vmap(torch.func.jacrev(lambda v: f(t, v[None])[0]))(z)
+        return torch.cat([f(t, z), -J.diagonal(dim1=1, dim2=2)[:, :2].sum(1, keepdim=True)], 1)
+    return func
+
+
 def _hutch_sum(f, z, eps):
     z = z.detach().requires_grad_(True)
     out = f(z)
@@ -46,8 +55,10 @@ def _sample_wrong_sign(f, z0):
 
 WRONG = {
     "ex10_1": [(_dynamics(+1), "wrong sign"), (lambda f: (lambda t, y: torch.cat([f(t, y[:, :-1]), y[:, -1:]], 1)),
-                                              "-tr")],
-    "ex10_2": [(_hutch_sum, "summed over the probes")],
+                                              "-tr"),
+               (_trace_of_first_two, "-tr\\(df/dz\\)")],
+    "ex10_2": [(_hutch_sum, "summed over the probes"),
+               (lambda f, z, eps: _hutch_sum(f, z, eps[:3]) / 3, "differs from mean_k")],
     "ex10_3": [(_log_prob([1.0, 0.0], +1), "wrong sign"), (_log_prob([0.0, 1.0], -1), "wrong direction")],
     "ex10_4": [(_sample_backward, "backward in time"), (_sample_wrong_sign, "log-density is not")],
 }

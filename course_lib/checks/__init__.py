@@ -3,16 +3,17 @@
 
 Checks test properties of the answer on fresh random inputs against an independent
 reference, so a hard-coded output does not pass, and they say what is wrong without
-giving away the answer.
+giving away the answer. Each check has ``draw``, ``probe`` and ``judge`` (see ``core``):
+the grader probes inside the student's sandboxed kernel and judges in its own process.
 """
 from __future__ import annotations
 
 import importlib
 import pkgutil
 
-from .core import MIME, REGISTRY, STATUSES, CheckResult, check
+from .core import MIME, REGISTRY, STATUSES, CheckResult, check, probe_to_file
 
-__all__ = ["CheckResult", "REGISTRY", "STATUSES", "MIME", "exercises_of"]
+__all__ = ["CheckResult", "REGISTRY", "STATUSES", "MIME", "exercises_of", "probe_to_file"]
 
 # every module named ws<NN> defines the checks of worksheet NN; their functions are
 # exported here under their exercise ids (ex01_1, ex01_2, ...)

@@ -97,22 +97,30 @@ def ex03_3(mle_step):
         ref_opt.zero_grad()
         expected_loss.backward()
         ref_opt.step()
-        got = call(mle_step, model, opt, batch, label=f"step {step + 1}")
+        before = [p.detach().clone() for p in model.parameters()]
+        got = call(mle_step, model, opt, batch, label=f"step {step + 1}", mutates=(model,))
         got = as_tensor(got, "the returned loss")
         require(got.numel() == 1, f"mle_step should return the loss as one number, got shape {tuple(got.shape)}")
         require(abs(got.item() - expected_loss.item()) < 1e-8,
                 "the returned loss is not the mean negative log-likelihood of the batch before the step")
         moved = [p for p, q in zip(model.parameters(), reference.parameters()) if not torch.allclose(p, q, atol=1e-10)]
         if moved:
+            got_step = torch.cat([(p - b).flatten() for p, b in zip(model.parameters(), before)]).detach()
+            want_step = torch.cat([(q - b).flatten() for q, b in zip(reference.parameters(), before)]).detach()
+            require(bool(got_step.abs().max() > 0),
+                    f"at step {step + 1} the parameters did not change: call optimizer.step() after "
+                    "loss.backward(), and do not clear the gradients between backward and step")
+            require(not torch.allclose(got_step, -want_step, atol=1e-10),
+                    "after your step the negative log-likelihood went up: are you minimising -log p or log p?")
+            require(not torch.allclose(got_step, len(batch) * want_step, rtol=1e-6, atol=1e-10),
+                    "your step is as many times too large as the batch has samples: take the mean, not the "
+                    "sum, of -log p")
             after = -model.log_prob(batch).mean().item()
             require(after < expected_loss.item() + 1e-9 or step == 1,
                     "after your step the negative log-likelihood went up: are you minimising -log p or log p?")
-            require(step == 0 or after < expected_loss.item() - 1e-12,
-                    "the second step went the wrong way or too far; are gradients from the previous step "
-                    "cleared before backward?")
             raise Fail("your parameters after the step differ from one SGD step on the mean NLL "
-                       + ("(gradients from the previous step were not cleared?)" if step == 1 else
-                          "(did you take the mean, not the sum, of -log p?)"))
+                       + ("(gradients from the previous step were not cleared before backward?)" if step == 1
+                          else "(zero the gradients, backpropagate the mean NLL, then step)"))
     return "correct: zero the gradients, backpropagate the mean NLL, step"
 
 
@@ -127,6 +135,8 @@ def ex03_4(train_planar_flow):
         x, log_q = x.double(), log_q.double()
         kl = (log_q - banana_log_prob(x)).mean().item()
     require(kl == kl, "the trained model gives NaN log-densities")
+    require(kl > -0.05, f"KL(q || p) of your model is {kl:.3f} nats: a divergence is never negative, so this "
+                        "model's density does not integrate to 1")
     require(kl < 0.15, f"KL(q || p) of your model is {kl:.3f} nats, above 0.15: train longer, with more "
                        "layers or a larger learning rate, and check that you minimise the reverse KL")
     return "KL(q || p) is below 0.15 nats"

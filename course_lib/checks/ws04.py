@@ -27,7 +27,7 @@ def _mask(d, g):
     return mask
 
 
-def reference_forward(z, mask, s_net, t_net):
+def _coupling_reference(z, mask, s_net, t_net):
     z_a = z * ~mask
     s, t = s_net(z_a), t_net(z_a)
     x = torch.where(mask, z * torch.exp(s) + t, z)
@@ -43,7 +43,7 @@ def ex04_1(coupling_forward):
         z = torch.randn(8, d, generator=g, dtype=torch.float64)
         x, log_det = answer_pair(call(coupling_forward, z, mask, s_net, t_net, label=f"d = {d}"),
                            "coupling_forward", (8, d))
-        want_x, want_ld = (v.detach() for v in reference_forward(z, mask, s_net, t_net))
+        want_x, want_ld = (v.detach() for v in _coupling_reference(z, mask, s_net, t_net))
         require(torch.allclose(x[:, ~mask], z[:, ~mask]), f"for d = {d} the coordinates where mask is False "
                 "(z_a) must be copied unchanged")
         s_full = s_net(z).detach()
@@ -56,7 +56,7 @@ def ex04_1(coupling_forward):
         require(not torch.allclose(log_det, s_net(z * ~mask).detach().sum(1), atol=1e-8),
                 f"for d = {d} your log-det sums s over every coordinate; only the transformed ones "
                 "(mask True) are scaled.")
-        auto = log_abs_det_bruteforce(lambda v: reference_forward(v, mask, s_net, t_net)[0], z)
+        auto = log_abs_det_bruteforce(lambda v: _coupling_reference(v, mask, s_net, t_net)[0], z)
         require(torch.allclose(log_det, auto, atol=1e-8), f"for d = {d} your log-det differs from "
                                                            "log|det J| computed by autograd")
     return "correct: copy z_a, scale and shift z_b, log-det = sum of s over z_b"
@@ -68,15 +68,22 @@ def ex04_2(coupling_inverse):
     for d in (2, 5):
         s_net, t_net, mask = *_nets(d, g), _mask(d, g)
         z = torch.randn(8, d, generator=g, dtype=torch.float64)
-        x, ld = (v.detach() for v in reference_forward(z, mask, s_net, t_net))
+        x, ld = (v.detach() for v in _coupling_reference(z, mask, s_net, t_net))
         z_back, inv_ld = answer_pair(call(coupling_inverse, x, mask, s_net, t_net, label=f"d = {d}"),
                                "coupling_inverse", (8, d))
         x_a = x * ~mask
         wrong = torch.where(mask, (x - t_net(x_a)) * torch.exp(s_net(x_a)), x).detach()
         require(not torch.allclose(z_back, wrong, atol=1e-8),
                 f"for d = {d} you multiplied by exp(s) again: undoing a scale by exp(s) divides by it.")
-        require(torch.allclose(z_back, z, atol=1e-8), f"for d = {d} inverse(forward(z)) is not z; subtract the "
-                                                      "shift before undoing the scale")
+        unmasked = torch.where(mask, (x - t_net(x)) * torch.exp(-s_net(x)), x).detach()
+        require(not torch.allclose(z_back, unmasked, atol=1e-8),
+                f"for d = {d} the conditioner saw all of x: feed it x * ~mask, the copied coordinates "
+                "(they equal z_a), which are all the forward pass showed it.")
+        swapped = torch.where(mask, x * torch.exp(-s_net(x_a)) - t_net(x_a), x).detach()
+        require(not torch.allclose(z_back, swapped, atol=1e-8),
+                f"for d = {d} inverse(forward(z)) is not z: subtract the shift before undoing the scale")
+        require(torch.allclose(z_back, z, atol=1e-8), f"for d = {d} inverse(forward(z)) is not z: undo "
+                                                      "x_b = z_b * exp(s) + t step by step")
         require(not torch.allclose(inv_ld, ld, atol=1e-8),
                 f"for d = {d} your inverse log-det has the forward sign; log|det J_f^-1| = -log|det J_f|.")
         require(torch.allclose(inv_ld, -ld, atol=1e-8), f"for d = {d} your inverse log-det is wrong")
@@ -113,6 +120,10 @@ def ex04_4(train_realnvp):
     with torch.no_grad():
         nll = -model.log_prob(x.to(dtype)).mean().item()
     require(nll == nll, "your model gives NaN log-densities on two moons")
+    # two moons is a curve blurred by Gaussian noise of std 0.2: its entropy is at least the
+    # noise's, log(2 pi e 0.2^2) = -0.38 nats, and no honest model's test NLL is below it
+    require(nll > -0.45, f"the test NLL of your model is {nll:.3f} nats, below the entropy of two moons: "
+                         "a density that does not integrate to 1")
     if nll > 2.1:
         raise Fail(f"the test NLL of your model is {nll:.3f} nats, above 2.1: train for more steps or with "
                    "more layers; is the objective the forward KL on samples of two_moons?")

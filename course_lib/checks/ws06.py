@@ -10,7 +10,7 @@ WS = "06_autoregressive_flows"
 
 
 
-def reference_masks(degrees: list[torch.Tensor]) -> list[torch.Tensor]:
+def _made_masks(degrees: list[torch.Tensor]) -> list[torch.Tensor]:
     """Hidden units see inputs of degree <= their own; outputs see hidden units of strictly smaller degree."""
     masks = [(d_out[:, None] >= d_in[None, :]) for d_in, d_out in zip(degrees[:-2], degrees[1:-1])]
     masks.append(degrees[-1][:, None] > degrees[-2][None, :])
@@ -43,7 +43,7 @@ def ex06_1(made_masks):
         inputs[order] = torch.arange(1, d + 1)
         degrees = [inputs] + [torch.randint(1, d, (h,), generator=g) for h in hidden] + [inputs.clone()]
         got = call(made_masks, [t.clone() for t in degrees], label=f"d = {d}, hidden = {hidden}")
-        want = reference_masks(degrees)
+        want = _made_masks(degrees)
         require(isinstance(got, (list, tuple)) and len(got) == len(want),
                 f"for {len(hidden)} hidden layer(s) return {len(want)} masks (one per weight matrix)")
         for k, (m, w) in enumerate(zip(got, want)):
@@ -73,8 +73,9 @@ def ex06_2(maf_inverse):
     x = torch.randn(10, d, generator=g, dtype=torch.float64)
     mu, s = (v.detach() for v in cond(x))
     cond.calls = 0
-    z, ld = answer_pair(call(maf_inverse, x.clone(), cond, label="d = 4"), "maf_inverse", (10, d))
-    require(cond.calls == 1, f"your inverse called the conditioner {cond.calls} times: all of x is known, so one "
+    out, calls = call(maf_inverse, x.clone(), cond, label="d = 4", convert=lambda out: (out, cond.calls))
+    z, ld = answer_pair(out, "maf_inverse", (10, d))
+    require(calls == 1, f"your inverse called the conditioner {calls} times: all of x is known, so one "
                              "pass gives every mu_i(x_<i) and s_i(x_<i) at once")
     require(not torch.allclose(z, (x - mu) * torch.exp(s), atol=1e-8),
             "you multiplied by exp(s): the forward map scales z by exp(s), so the inverse divides")
@@ -91,8 +92,8 @@ def ex06_3(maf_forward):
     d = 5
     cond = random_conditioner(d, g)
     z = torch.randn(10, d, generator=g, dtype=torch.float64)
-    x, ld = answer_pair(call(maf_forward, z.clone(), cond, label="d = 5"), "maf_forward", (10, d))
-    calls = cond.calls
+    out, calls = call(maf_forward, z.clone(), cond, label="d = 5", convert=lambda out: (out, cond.calls))
+    x, ld = answer_pair(out, "maf_forward", (10, d))
     mu, s = (v.detach() for v in cond(x))
     z_back = (x - mu) * torch.exp(-s)
     if not torch.allclose(z_back, z, atol=1e-8):

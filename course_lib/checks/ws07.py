@@ -17,7 +17,7 @@ def _bin(g):
     return xk, xk + w, yk, yk + h, dk, dk1
 
 
-def reference_bin(x, xk, xk1, yk, yk1, dk, dk1):
+def _rq_bin(x, xk, xk1, yk, yk1, dk, dk1):
     """Durkan et al.'s rational-quadratic map on one bin, and its derivative."""
     w, h = xk1 - xk, yk1 - yk
     s, xi = h / w, (x - xk) / w
@@ -35,13 +35,13 @@ def ex07_1(rq_bin):
         x = knots[0] + (knots[1] - knots[0]) * torch.rand(20, generator=g, dtype=torch.float64)
         x = torch.cat([torch.tensor(knots[:2], dtype=torch.float64), x])
         got = as_tensor(call(rq_bin, x.clone(), *knots, label="a random bin"), "rq_bin(x, ...)", x.shape)
-        want, _ = reference_bin(x, *knots)
+        want, _ = _rq_bin(x, *knots)
         if torch.allclose(got, want, atol=1e-9):
             continue
         require(abs(got[0].item() - knots[2]) < 1e-9 and abs(got[1].item() - knots[3]) < 1e-9,
                 "the bin must pass through its knots: y(x_k) = y_k and y(x_{k+1}) = y_{k+1}; did you "
                 "normalise xi = (x - x_k) / (x_{k+1} - x_k)?")
-        swapped, _ = reference_bin(x, *knots[:4], knots[5], knots[4])
+        swapped, _ = _rq_bin(x, *knots[:4], knots[5], knots[4])
         require(not torch.allclose(got, swapped, atol=1e-9), "d_k and d_{k+1} are swapped: the slope at the "
                                                             "left knot is d_k")
         raise Fail("your spline differs inside the bin; compare with the formula term by term at xi = 1/2")
@@ -57,7 +57,7 @@ def ex07_2(rq_bin_derivative):
         got = as_tensor(call(rq_bin_derivative, x.clone(), *knots, label="a random bin"),
                         "rq_bin_derivative(x, ...)", x.shape)
         xx = x.clone().requires_grad_(True)
-        y, _ = reference_bin(xx, *knots)
+        y, _ = _rq_bin(xx, *knots)
         want = torch.autograd.grad(y.sum(), xx)[0]
         if torch.allclose(got, want, atol=1e-8):
             continue

@@ -109,21 +109,47 @@ def ex09_4(net_outflow):
     raise Fail("your net outflow differs from the volume integral of the divergence of p f over the box")
 
 
+def _values_at(points, t, x):
+    """In the probe: the answer's sympy expression evaluated at the judge's points (plain floats)."""
+    def convert(expr):
+        if not isinstance(expr, sp.Basic):
+            return f"not a sympy expression: {type(expr).__name__}"
+        try:
+            return [complex(sp.N(expr.subs({t: tv, x: xv}))).real for tv, xv in points]
+        except (TypeError, ValueError):
+            free = sorted(str(s) for s in getattr(expr, "free_symbols", ()) if s not in (t, x))
+            return f"an expression that is not a number at given t and x (other symbols: {free})"
+    return convert
+
+
 @check("ex09_5", WS, "the continuity residual in sympy")
 def ex09_5(continuity_residual):
+    g = fresh_generator()
     t, x = sp.symbols("t x", real=True)
-    a = sp.Rational(1, 2)
-    sigma = sp.exp(a * t)
-    p_good = sp.exp(-x ** 2 / (2 * sigma ** 2)) / sp.sqrt(2 * sp.pi * sigma ** 2)
-    p_bad = sp.exp(-x ** 2 / 2) / sp.sqrt(2 * sp.pi)
-    f = a * x
-    good = call(continuity_residual, p_good, f, t, x, label="a Gaussian carried by f = x / 2")
-    require(isinstance(good, sp.Basic), f"continuity_residual should return a sympy expression, got "
-                                        f"{type(good).__name__}")
-    require(sp.simplify(good) == 0, "for a Gaussian carried by f = x / 2 (a solution) your residual is not 0: "
-                                    "the equation is dp/dt + d(p f)/dx = 0; the derivative acts on the product")
-    bad = call(continuity_residual, p_bad, f, t, x, label="a density that does not move")
-    require(sp.simplify(bad - (sp.diff(p_bad, t) + sp.diff(p_bad * f, x))) == 0,
-            "for a density that is not carried by the field your residual is wrong; write "
-            "dp/dt + d(p f)/dx with sympy's diff")
+    slopes = [sp.Rational(int(torch.randint(1, 4, (1,), generator=g)), 4),      # 1/4, 1/2, 3/4
+              -sp.Rational(int(torch.randint(1, 5, (1,), generator=g)), 3)]     # negative: contracting
+    for a in slopes:
+        sigma = sp.exp(a * t)
+        p_good = sp.exp(-x ** 2 / (2 * sigma ** 2)) / sp.sqrt(2 * sp.pi * sigma ** 2)
+        p_bad = sp.exp(-x ** 2 / 2) / sp.sqrt(2 * sp.pi)
+        f = a * x
+        points = [(float(tv), float(xv)) for tv, xv in zip(torch.rand(6, generator=g, dtype=torch.float64),
+                                                            2 * torch.randn(6, generator=g, dtype=torch.float64))]
+
+        def values(p, label):
+            got = call(continuity_residual, p, f, t, x, label=label, convert=_values_at(points, t, x))
+            require(isinstance(got, list), f"continuity_residual should return a sympy expression in t and "
+                                           f"x; for {label} it returned {got}")
+            return torch.tensor(got, dtype=torch.float64)
+
+        good = values(p_good, f"a Gaussian carried by f = {a} x")
+        require(bool(good.abs().max() < 1e-9),
+                f"for a Gaussian carried by f = {a} x (a solution) your residual is not 0: the equation is "
+                "dp/dt + d(p f)/dx = 0; the derivative acts on the product, and the field is the f you are given")
+        bad = values(p_bad, f"a density that f = {a} x does not carry")
+        want = sp.lambdify((t, x), sp.diff(p_bad, t) + sp.diff(p_bad * f, x))
+        want = torch.tensor([float(want(tv, xv)) for tv, xv in points], dtype=torch.float64)
+        require(torch.allclose(bad, want, atol=1e-9),
+                "for a density that is not carried by the field your residual is wrong; write "
+                "dp/dt + d(p f)/dx with sympy's diff")
     return "correct"

@@ -7,7 +7,7 @@ import torch
 from torch.distributions import MultivariateNormal
 
 from ..jacobian import divergence_exact
-from .core import Fail, as_tensor, call, check, fresh_generator, require
+from .core import Fail, Handle, as_tensor, call, check, fresh_generator, require
 
 WS = "10_continuous_flows"
 
@@ -31,40 +31,46 @@ def _pushed_gaussian(A):
 @check("ex10_1", WS, "the augmented dynamics")
 def ex10_1(augmented_dynamics):
     g = fresh_generator()
-    f = _field(g)
-    func = call(augmented_dynamics, f, label="a 2D field")
-    require(callable(func), "augmented_dynamics(f) should return a function of (t, y)")
-    y = torch.randn(6, 3, generator=g, dtype=torch.float64)
-    t = torch.tensor(0.4, dtype=torch.float64)
-    out = as_tensor(call(func, t, y.clone(), label="y of shape (6, 3)"), "func(t, y)", (6, 3))
-    z = y[:, :2]
-    dz = f(t, z)
-    div = divergence_exact(lambda v: f(t, v), z).detach()
-    require(torch.allclose(out[:, :2], dz, atol=1e-8), "the first columns should be dz/dt = f(t, z), with z "
-                                                       "the first d columns of y")
-    require(not torch.allclose(out[:, 2], div, atol=1e-8), "the log-density column has the wrong sign: "
-                                                           "d/dt log p = -div f")
-    require(torch.allclose(out[:, 2], -div, atol=1e-8), "the last column should be d/dt log p = -tr(df/dz)")
+    for d in (int(torch.randint(1, 3, (1,), generator=g)), int(torch.randint(3, 6, (1,), generator=g))):
+        f = _field(g, d)
+        func = call(augmented_dynamics, f, label=f"a {d}D field")
+        require(isinstance(func, Handle), "augmented_dynamics(f) should return a function of (t, y)")
+        y = torch.randn(6, d + 1, generator=g, dtype=torch.float64)
+        t = torch.rand((), generator=g, dtype=torch.float64)
+        out = as_tensor(call(func, t, y.clone(), label=f"y of shape (6, {d + 1})"), "func(t, y)", (6, d + 1))
+        z = y[:, :d]
+        dz = f(t, z)
+        div = divergence_exact(lambda v: f(t, v), z).detach()
+        require(torch.allclose(out[:, :d], dz, atol=1e-8), "the first columns should be dz/dt = f(t, z), with z "
+                                                           f"the first d columns of y (here d = {d})")
+        require(not torch.allclose(out[:, d], div, atol=1e-8), "the log-density column has the wrong sign: "
+                                                               "d/dt log p = -div f")
+        require(torch.allclose(out[:, d], -div, atol=1e-8), "the last column should be d/dt log p = -tr(df/dz)")
     return "correct: [f(t, z), -tr(df/dz)]"
 
 
 @check("ex10_2", WS, "Hutchinson's estimator with given probes")
 def ex10_2(hutchinson):
     g = fresh_generator()
-    W = torch.randn(4, 4, generator=g, dtype=torch.float64)
-    f = lambda z: torch.tanh(z @ W.T)
-    z = torch.randn(5, 4, generator=g, dtype=torch.float64)
-    eps = torch.randn(3, 5, 4, generator=g, dtype=torch.float64)
-    got = as_tensor(call(hutchinson, f, z.clone(), eps.clone(), label="3 probes"), "hutchinson(f, z, eps)", (5,))
-    J = torch.func.vmap(torch.func.jacrev(lambda v: f(v[None])[0]))(z)
-    quad = torch.einsum("kbi,bij,kbj->kb", eps, J, eps)
-    if torch.allclose(got, quad.mean(0), atol=1e-8):
-        return "correct: the mean of eps^T J eps over the probes"
-    require(not torch.allclose(got, quad.sum(0), atol=1e-8), "you summed over the probes: the estimate is their "
-                                                             "mean")
-    require(not torch.allclose(got, torch.einsum("bij,kbj->kb", J, eps).sum(-1).mean(0), atol=1e-8),
-            "you summed J eps without multiplying by eps again: the estimator is eps^T (J eps)")
-    raise Fail("your estimate differs from mean_k eps_k^T J eps_k (one vector-Jacobian product per probe)")
+    for d, k in ((int(torch.randint(2, 6, (1,), generator=g)), int(torch.randint(1, 3, (1,), generator=g))),
+                 (int(torch.randint(2, 6, (1,), generator=g)), int(torch.randint(4, 7, (1,), generator=g)))):
+        W = torch.randn(d, d, generator=g, dtype=torch.float64)
+        f = lambda z: torch.tanh(z @ W.T)
+        z = torch.randn(5, d, generator=g, dtype=torch.float64)
+        eps = torch.randn(k, 5, d, generator=g, dtype=torch.float64)
+        got = as_tensor(call(hutchinson, f, z.clone(), eps.clone(), label=f"{k} probe(s) in {d} dimensions"),
+                        "hutchinson(f, z, eps)", (5,))
+        J = torch.func.vmap(torch.func.jacrev(lambda v: f(v[None])[0]))(z)
+        quad = torch.einsum("kbi,bij,kbj->kb", eps, J, eps)
+        if torch.allclose(got, quad.mean(0), atol=1e-8):
+            continue
+        require(k == 1 or not torch.allclose(got, quad.sum(0), atol=1e-8),
+                "you summed over the probes: the estimate is their mean")
+        require(not torch.allclose(got, torch.einsum("bij,kbj->kb", J, eps).sum(-1).mean(0), atol=1e-8),
+                "you summed J eps without multiplying by eps again: the estimator is eps^T (J eps)")
+        raise Fail(f"with {k} probe(s) in {d} dimensions your estimate differs from mean_k eps_k^T J eps_k "
+                   "(one vector-Jacobian product per probe)")
+    return "correct: the mean of eps^T J eps over the probes"
 
 
 @check("ex10_3", WS, "log p(x) by integrating from data back to the base")

@@ -22,7 +22,8 @@ SOURCES = pathlib.Path(__file__).resolve().parent / "sources"
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 _HEADER = re.compile(r"^# %%(?P<md> \[markdown\])?(?P<opts>.*)$")
 
-__all__ = ["sources", "parse", "exercise_notebook", "solution_notebook", "solution_blocks", "write"]
+__all__ = ["sources", "parse", "exercise_notebook", "solution_notebook", "solution_blocks", "write",
+           "check_cells"]
 
 
 def sources() -> list[pathlib.Path]:
@@ -98,10 +99,22 @@ def _notebook(cells) -> nbformat.NotebookNode:
 
 
 def _fresh_ids(nb, stem: str):
-    # stable cell ids, so regenerating an unchanged source gives identical files
+    # stable cell ids, so regenerating an unchanged source gives identical files; the grader
+    # finds the check cells by id and source, and the worksheet by its metadata
     for i, cell in enumerate(nb.cells):
         cell["id"] = f"{stem[:2]}-{i:03d}"
+    nb.metadata["course"] = {"worksheet": stem}
     return nb
+
+
+def check_cells(stem: str) -> dict[str, tuple[str, str, str]]:
+    """The check cells of a worksheet as generated: cell id -> (exercise id, answer name, source)."""
+    cells = {}
+    for cell in exercise_notebook(SOURCES / f"{stem}.py").cells:
+        m = re.fullmatch(r"checks\.(ex\d\d_\d+)\((\w+)\)", cell.source.strip())
+        if cell.cell_type == "code" and m:
+            cells[cell["id"]] = (m.group(1), m.group(2), cell.source.strip())
+    return cells
 
 
 def exercise_notebook(path: pathlib.Path) -> nbformat.NotebookNode:
