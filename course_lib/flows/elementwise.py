@@ -29,10 +29,13 @@ def bounded_log_scale(s_raw: Tensor, bound: float) -> Tensor:
 
 
 def _as_vector(value, dim: int, name: str) -> Tensor:
-    if isinstance(value, bool) or not isinstance(value, (int, float, Tensor)):
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        t = torch.as_tensor(value, dtype=torch.get_default_dtype())
+    except (TypeError, ValueError, RuntimeError):
         raise CourseValueError(f"Affine: expected {name} to be a number or a tensor of shape "
-                               f"({dim},), got {type(value).__name__}")
-    t = torch.as_tensor(value, dtype=torch.get_default_dtype())
+                               f"({dim},), got {value!r} ({type(value).__name__})") from None
     if t.dim() == 0:
         t = t.expand(dim)
     if t.shape != (dim,):
@@ -61,8 +64,9 @@ class Affine(Flow):
 
     Args:
         dim: number of coordinates.
-        scale: initial ``a`` (a number or a tensor of shape ``(dim,)``, finite and non-zero);
-            1 by default.
+        scale: initial ``a`` (a number or a tensor of shape ``(dim,)``, finite); 1 by default.
+            A zero entry is accepted here (a lecture shows the collapse it causes), and
+            refused when the flow is used.
         shift: initial ``b`` (finite); 0 by default.
         learnable: whether ``a`` and ``b`` are trainable parameters.
 
@@ -74,9 +78,6 @@ class Affine(Flow):
         dim = positive_int(dim, "dim", "Affine")
         super().__init__((dim,))
         scale, shift = _as_vector(scale, dim, "scale"), _as_vector(shift, dim, "shift")
-        if bool((scale == 0).any()):
-            raise CourseValueError(f"Affine: expected a non-zero scale in every dimension, got "
-                                   f"0 in dimension(s) {(scale == 0).nonzero().flatten().tolist()}")
         if learnable:
             self.scale, self.shift = nn.Parameter(scale), nn.Parameter(shift)
         else:

@@ -91,12 +91,14 @@ class ActNorm(Flow):
                                    f"to estimate each channel's spread, got {x.shape[0]}")
         dims = [0] + list(range(2, x.dim()))
         std = x.std(dim=dims, unbiased=False)
-        constant = ~(std > 0)
-        if bool(constant.any()):
+        bad = ~(std > 0) | ~torch.isfinite(std)
+        if bool(bad.any()):
+            channels = bad.nonzero().flatten().tolist()
+            kind = "a constant channel" if bool((std[bad] == 0).all()) else "a channel whose spread"
             raise CourseValueError(
-                f"ActNorm.initialize: expected a non-zero spread in every channel, got a "
-                f"constant channel {constant.nonzero().flatten().tolist()} (std 0) in this "
-                "batch; initialise with a larger or more varied batch")
+                f"ActNorm.initialize: expected a finite, non-zero spread in every channel, got "
+                f"{kind} {channels} (std {std[bad][0].item():.3g}) in this batch; initialise "
+                "with a larger or more varied batch, or rescale the data")
         self.log_scale.copy_(torch.log(std))
         self.shift.copy_(x.mean(dim=dims))
         self.initialized.fill_(True)

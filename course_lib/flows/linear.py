@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from ..validation import CourseValueError, nonnegative_int, positive_int
-from .base import Flow, check_exp_parameter
+from .base import Flow, FlowInputError, check_exp_parameter
 
 __all__ = ["Permutation", "Reverse", "LULinear", "LUMatrix"]
 
@@ -89,7 +89,7 @@ class LUMatrix(nn.Module):
             raise CourseValueError(f"{where}: expected an initial real weight of shape ({dim}, "
                                    f"{dim}), got {tuple(weight.shape)} {weight.dtype}")
         if not bool(torch.isfinite(weight).all()):
-            raise CourseValueError(f"{where}: the initial weight contains non-finite values")
+            raise FlowInputError(f"{where}: the initial weight contains non-finite values")
         # decompose in float64 so the stored factors reproduce W to ~1e-16
         weight = weight.to(torch.float64)
         p, lower, upper = torch.linalg.lu(weight)
@@ -99,7 +99,7 @@ class LUMatrix(nn.Module):
         threshold = dim * torch.finfo(torch.float64).eps * weight.abs().max()
         if bool((diag.abs() <= threshold).any()):
             smallest = diag.abs().min().item()
-            raise CourseValueError(
+            raise FlowInputError(
                 f"{where}: the initial weight is singular to float64 precision (smallest LU pivot "
                 f"{smallest:.3g} against a largest entry of {weight.abs().max().item():.3g}); a "
                 "flow needs an invertible matrix")
@@ -107,7 +107,7 @@ class LUMatrix(nn.Module):
         log_u = diag.abs().log()
         info = torch.finfo(dtype)
         if bool((log_u.exp().to(dtype) == 0).any() | torch.isinf(log_u.exp().to(dtype)).any()):
-            raise CourseValueError(f"{where}: the initial weight's LU pivots (from "
+            raise FlowInputError(f"{where}: the initial weight's LU pivots (from "
                                    f"{diag.abs().min().item():.3g} to {diag.abs().max().item():.3g}) "
                                    f"are not representable in {dtype} (range {info.tiny:.3g} .. "
                                    f"{info.max:.3g}); rescale the weight or use float64")
