@@ -5,9 +5,11 @@ or returns finite values of the right shapes; what it returns maps back (the rou
 forwards or backwards), the two log-determinants are opposite, and the log-determinant equals
 ``log|det|`` of the autograd Jacobian.
 
-The suite runs ``COURSE_HYPOTHESIS_EXAMPLES`` examples (25 by default) per flow, dtype and
-property, derandomised so that it is repeatable; set the variable higher (and
-``COURSE_HYPOTHESIS_RANDOM=1`` for fresh draws) for a longer search.
+With ``COURSE_HYPOTHESIS_EXAMPLES = n`` (40 by default) the round trip sees ``2 n`` examples per
+flow and dtype and the Jacobian ``n`` (``n / 4`` for image flows, whose 64 x 64 Jacobian costs
+64 backward passes): about 240 examples per vector flow in the suite. Draws are derandomised
+so that the suite is repeatable; set the variable higher (and ``COURSE_HYPOTHESIS_RANDOM=1``
+for fresh draws) for a longer search.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from course_lib.jacobian import log_abs_det_bruteforce
 from course_lib.validation import CourseValueError
 from flow_cases import collect
 
-EXAMPLES = int(os.environ.get("COURSE_HYPOTHESIS_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("COURSE_HYPOTHESIS_EXAMPLES", "40"))
 settings.register_profile(
     "course", max_examples=EXAMPLES, deadline=None, print_blob=True,
     derandomize=os.environ.get("COURSE_HYPOTHESIS_RANDOM", "") != "1",
@@ -78,7 +80,7 @@ def problems(draw, name: str, dtype: torch.dtype):
     scale = 10.0 ** exponent
     if spread:
         scale = scale * 10.0 ** (4 * torch.rand(shape, generator=generator, dtype=torch.float64) - 2)
-    return flow_of(name, dim, dtype, seed), (z * scale).to(dtype)
+    return flow_of(name, dim, dtype, seed), (z * scale).to(dtype), flow_of(name, dim, torch.float64, seed)
 
 
 def clear(error: ValueError) -> bool:
@@ -103,9 +105,10 @@ def forward_or_clear_error(flow, z):
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
 @pytest.mark.parametrize("name", NAMES)
 def test_finite_or_clear_error_and_the_round_trip_holds(name, dtype):
+    @settings(max_examples=2 * EXAMPLES)
     @given(problems(name, dtype))
     def check(problem):
-        flow, z = problem
+        flow, z, _ = problem
         with torch.no_grad():
             out = forward_or_clear_error(flow, z)
             if out is None:
@@ -140,24 +143,33 @@ def test_finite_or_clear_error_and_the_round_trip_holds(name, dtype):
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
 @pytest.mark.parametrize("name", NAMES)
 def test_log_det_equals_the_autograd_jacobian(name, dtype):
+    image = len(CASES[name].shape(CASES[name].dims[0])) > 1
+    @settings(max_examples=max(1, EXAMPLES // 4) if image else EXAMPLES)
     @given(problems(name, dtype))
     def check(problem):
-        flow, z = problem
+        flow, z, reference = problem
         z = z[:1]
         if z.shape[0] == 0:
             return
         try:
             with torch.no_grad():
                 x, logdet = flow(z)
+                z_back = flow.inverse(x)[0]
         except ValueError as error:
             assert clear(error), f"unclear error: {type(error).__name__}: {error}"
             return
-        expected = log_abs_det_bruteforce(lambda t: flow(t)[0], z).detach()
+        if not bool((relative_gap(z_back, z) <= TOLERANCE[dtype]).all()):
+            # the map is ill-conditioned here in this dtype (sigmoid(27) in float64 keeps only
+            # 4 digits of 1 - x): the output has lost z, and autograd's derivatives lose as
+            # much, so they are no oracle; the round-trip property covers these inputs
+            return
+        # the oracle: autograd's Jacobian of the same flow in float64
+        expected = log_abs_det_bruteforce(lambda t: reference(t)[0], z.double()).detach()
         if not bool(torch.isfinite(expected).all()):
-            return  # autograd's Jacobian under- or overflows the dtype: no reference here
+            return  # autograd's Jacobian under- or overflows float64: no reference here
         size = math.prod(z.shape[1:])
-        # slogdet of a d x d Jacobian in the dtype has an error of a few eps per dimension
+        # the flow's own rounding: a few eps of its dtype per dimension
         tol = TOLERANCE[dtype] * size
-        assert bool(((logdet - expected).abs() <= tol * (1 + expected.abs())).all()), (
+        assert bool(((logdet.double() - expected).abs() <= tol * (1 + expected.abs())).all()), (
             f"log-det {logdet.tolist()} against autograd {expected.tolist()}")
     check()
