@@ -136,8 +136,8 @@ def planar(z: Tensor, u: Tensor, w: Tensor, b, inverse: bool = False, tol: float
         check_finite(value, name, "planar")
     wu = torch.dot(w, u)
     if is_validating() and not bool(wu > -1):
-        relation = "= -1 puts the map on the boundary (its Jacobian is singular where w^T z + b = 0)" \
-            if bool(wu == -1) else "< -1 makes the map fold over"
+        relation = ("puts the map on the boundary (its Jacobian is singular where "
+                    "w^T z + b = 0)") if bool(wu == -1) else "< -1 makes the map fold over"
         raise FlowInputError(f"planar: w^T u = {wu.item():.4g} {relation}; it needs w^T u > -1 "
                              "(Planar enforces it with u_hat)")
     return _planar_map(z, u, w, b, 1 + wu, inverse, tol, max_iter)
