@@ -11,7 +11,6 @@ from course_lib.flows import (ActNorm, Affine, Compose, Exp, FlowInputError, Inv
                               LogitTransform, LULinear, MultiScale, Permutation, Planar, Radial,
                               ResidualFlow, Reverse, Sigmoid, Squeeze, planar, radial)
 from course_lib.flows.elementwise import bounded_log_scale
-from course_lib.jacobian import log_abs_det_bruteforce
 from course_lib.model import NormalizingFlow
 from course_lib.validation import CourseValueError
 

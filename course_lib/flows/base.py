@@ -194,7 +194,8 @@ def _check_any_batch(flow: Flow, x: Tensor, name: str) -> None:
     """The checks of a flow that passes its input on to other flows, which check its shape."""
     where = type(flow).__name__
     if not isinstance(x, Tensor):
-        raise FlowInputError(f"{where}: expected {name} to be a torch.Tensor, got {type(x).__name__}")
+        raise FlowInputError(f"{where}: expected {name} to be a torch.Tensor, "
+                             f"got {type(x).__name__}")
     if x.dim() == 0:
         raise FlowInputError(f"{where}: expected {name} with a batch dimension, got a scalar")
     if is_validating() and not _INSIDE_CALL.get():

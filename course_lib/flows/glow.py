@@ -189,7 +189,8 @@ class Squeeze(Flow):
             check_input(x, (self.channels, None, None), "x", None, "Squeeze.inverse")
             if x.shape[2] % 2 or x.shape[3] % 2:
                 raise FlowInputError("Squeeze.inverse: expected an even height and width (the "
-                                     f"image is cut into 2x2 blocks), got {x.shape[2]}x{x.shape[3]}")
+                                     "image is cut into 2x2 blocks), got "
+                                     f"{x.shape[2]}x{x.shape[3]}")
 
     def _forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
         b, c4, h, w = z.shape

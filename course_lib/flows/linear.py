@@ -105,12 +105,12 @@ class LUMatrix(nn.Module):
                 "flow needs an invertible matrix")
         dtype = torch.get_default_dtype()
         log_u = diag.abs().log()
-        info = torch.finfo(dtype)
-        if bool((log_u.exp().to(dtype) == 0).any() | torch.isinf(log_u.exp().to(dtype)).any()):
+        info, pivots = torch.finfo(dtype), diag.abs()
+        if bool((pivots.to(dtype) == 0).any() | torch.isinf(pivots.to(dtype)).any()):
             raise FlowInputError(f"{where}: the initial weight's LU pivots (from "
-                                   f"{diag.abs().min().item():.3g} to {diag.abs().max().item():.3g}) "
-                                   f"are not representable in {dtype} (range {info.tiny:.3g} .. "
-                                   f"{info.max:.3g}); rescale the weight or use float64")
+                                 f"{pivots.min().item():.3g} to {pivots.max().item():.3g}) are not "
+                                 f"representable in {dtype} (range {info.tiny:.3g} .. "
+                                 f"{info.max:.3g}); rescale the weight or use float64")
         self.where = where
         self.register_buffer("permutation", p.to(dtype))
         self.register_buffer("sign", diag.sign().to(dtype))

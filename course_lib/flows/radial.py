@@ -70,7 +70,7 @@ def radius_from_image(rho: Tensor, alpha: Tensor, beta: Tensor,
 
 
 def _log_abs_det(r: Tensor, alpha: Tensor, g: Tensor, dim: int) -> Tensor:
-    """``(d-1) log(1 + beta h) + log(1 + alpha beta h^2)`` with ``g = alpha + beta``, ``h = 1/(alpha+r)``.
+    """``(d-1) log(1 + beta h) + log(1 + alpha beta h^2)``, ``g = alpha + beta``, ``h = 1/(alpha+r)``.
 
     Near the centre (``r <= alpha``) the exact quotient forms, far out the ``log1p`` forms
     (there ``|beta h| < 1/2`` and ``|alpha beta h^2| < 1/4``); each branch sees inputs at

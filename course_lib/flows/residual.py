@@ -172,7 +172,8 @@ class ResidualFlow(Flow):
                                    "in (0, 1); with c >= 1 the block may not be invertible; got "
                                    f"{lipschitz!r}")
         if logdet not in ("exact", "series"):
-            raise CourseValueError(f"ResidualFlow: expected logdet 'exact' or 'series', got {logdet!r}")
+            raise CourseValueError(f"ResidualFlow: expected logdet 'exact' or 'series', "
+                                   f"got {logdet!r}")
         tol = positive_float(tol, "tol", where)
         super().__init__((dim,))
         sizes = [dim] + [hidden] * n_hidden + [dim]
