@@ -37,7 +37,7 @@ CASES = collect()
 NAMES = sorted(CASES)
 DTYPES = [torch.float32, torch.float64]
 # relative accuracy asked of a round trip and of a log-determinant, per dtype
-TOLERANCE = {torch.float32: 2e-3, torch.float64: 1e-8}
+TOLERANCE = {torch.float32: 2e-4, torch.float64: 1e-10}
 
 
 @functools.lru_cache(maxsize=None)
@@ -89,9 +89,11 @@ def clear(error: ValueError) -> bool:
 
 
 def relative_gap(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Largest ``|a - b| / (1 + |b|)`` per sample."""
-    gap = (a - b).abs() / (1 + b.abs())
-    return gap.flatten(1).amax(1) if gap.shape[0] else gap.new_zeros(0)
+    """``max |a - b| / (1 + max |b|)`` per sample: normwise, as befits maps that mix entries
+    (a 1x1 convolution spreads the rounding of a sample's largest entry over all of them)."""
+    if a.shape[0] == 0:
+        return a.new_zeros(0)
+    return (a - b).abs().flatten(1).amax(1) / (1 + b.abs().flatten(1).amax(1))
 
 
 def forward_or_clear_error(flow, z):
