@@ -9,6 +9,8 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from .flows.base import initialize
+
 __all__ = ["fit", "TrainingDiverged"]
 
 
@@ -77,6 +79,8 @@ def fit(model: nn.Module, data=None, *, objective: str = "forward_kl",
         opt.zero_grad(set_to_none=True)
         if objective == "forward_kl":
             batch = draw().to(dtype)
+            if step == 1 and loss_fn is None:
+                initialize(model, batch)  # data-dependent initialisation (ActNorm), explicit
             loss = loss_fn(model, batch) if loss_fn is not None else model.forward_kl(batch)
         else:
             loss = model.reverse_kl(log_target, batch_size)

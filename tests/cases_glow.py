@@ -4,11 +4,11 @@ a two-level multi-scale flow and the logit preprocessing."""
 from flow_cases import Case
 
 from course_lib.flows import (ActNorm, InvConv1x1, LogitTransform, MultiScale, Squeeze,
-                              glow_step)
+                              glow_step, initialize)
 
 
 def initialise(flow, batch):
-    flow.inverse(batch)  # data-dependent initialisation of every ActNorm inside
+    initialize(flow, batch)  # the data-dependent initialisation of every ActNorm inside
 
 
 def image(**kwargs):

@@ -9,6 +9,7 @@ from course_lib.flows import Affine, Compose, Exp, FlowInputError, Inverse, Sigm
 from course_lib.jacobian import divergence_hutchinson, jacobian
 from course_lib.model import NormalizingFlow
 from course_lib.training import TrainingDiverged, fit
+from course_lib.validation import CourseValueError
 
 
 def test_wrong_number_of_features_names_expected_and_given_shapes():
@@ -59,13 +60,32 @@ def test_logit_outside_the_unit_interval_names_the_domain():
         Inverse(Sigmoid(1))(torch.tensor([[1.5]]))
 
 
-def test_flow_input_error_is_a_value_error():
-    assert issubclass(FlowInputError, ValueError)
+@pytest.mark.parametrize("call", [
+    lambda: Exp(1).inverse(torch.tensor([[-1.0]])),                          # a domain error
+    lambda: Affine(2)(torch.zeros(3, 4)),                                   # a shape error
+    lambda: Affine(-1),                                                     # a bad argument
+    lambda: Compose(torch.nn.Linear(2, 2)),                                 # not a flow
+], ids=["domain", "shape", "argument", "not a flow"])
+def test_every_refusal_is_caught_as_a_value_error_naming_expected_and_given(call):
+    try:
+        call()
+    except ValueError as error:
+        assert isinstance(error, CourseValueError)
+        assert "expected" in str(error) or "defined on" in str(error)
+        assert "got" in str(error)
+    else:
+        pytest.fail("the call was accepted")
 
 
 def test_compose_refuses_non_flows():
-    with pytest.raises(ValueError, match="expected Flow instances, got Linear"):
+    with pytest.raises(ValueError, match="Compose: expected Flow instances.*got Linear at position 1"):
         Compose(Affine(2), torch.nn.Linear(2, 2))
+    with pytest.raises(ValueError, match="Compose: expected Flow instances.*got Linear at position 0"):
+        Compose(torch.nn.Linear(2, 2))
+    with pytest.raises(ValueError, match="Compose: expected Flow instances or one list of them, got int"):
+        Compose(3)
+    with pytest.raises(ValueError, match="at least one flow, got none"):
+        Compose([])
 
 
 def test_affine_refuses_a_scale_of_the_wrong_length():

@@ -137,7 +137,7 @@ def test_radial_constraint_holds_for_raw_parameters_that_violate_it():
 
 
 def test_radial_function_rejects_beta_below_minus_alpha():
-    with pytest.raises(FlowInputError, match="beta >= -alpha"):
+    with pytest.raises(FlowInputError, match="beta > -alpha"):
         radial(Z, torch.zeros(2), 1.0, -1.5)
     with pytest.raises(FlowInputError, match="alpha > 0"):
         radial(Z, torch.zeros(2), 0.0, 0.5)

@@ -7,6 +7,7 @@ import torch
 from course_lib.flows import FlowInputError, ResidualFlow
 from course_lib.flows.residual import log_abs_det_exact, log_abs_det_series
 from course_lib.jacobian import jacobian
+from course_lib.validation import CourseValueError
 
 
 def stretched(flow, factor=10.0, seed=0):
@@ -154,17 +155,19 @@ def test_power_iteration_moves_only_in_training_mode():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(lipschitz=1.0), r"lipschitz .* must lie in \(0, 1\)"),
-    (dict(lipschitz=0.0), r"lipschitz .* must lie in \(0, 1\)"),
-    (dict(lipschitz=1.5), r"lipschitz .* must lie in \(0, 1\)"),
-    (dict(logdet="approximate"), "logdet must be 'exact' or 'series', got 'approximate'"),
-    (dict(n_terms=0), "n_terms must be an integer >= 1, got 0"),
-    (dict(max_iter=0), "max_iter must be an integer >= 1, got 0"),
-    (dict(tol=0.0), "tol must be a positive number, got 0.0"),
-    (dict(hidden=0), "hidden must be an integer >= 1, got 0"),
+    (dict(lipschitz=1.0), r"expected lipschitz \(the contraction factor c\) in \(0, 1\).*got 1.0"),
+    (dict(lipschitz=0.0), r"expected lipschitz to be a finite positive number, got 0.0"),
+    (dict(lipschitz=1.5), r"expected lipschitz \(the contraction factor c\) in \(0, 1\).*got 1.5"),
+    (dict(logdet="approximate"), "expected logdet 'exact' or 'series', got 'approximate'"),
+    (dict(n_terms=0), "expected n_terms to be an integer >= 1, got 0"),
+    (dict(max_iter=0), "expected max_iter to be an integer >= 1, got 0"),
+    (dict(tol=0.0), "expected tol to be a finite positive number, got 0.0"),
+    (dict(hidden=0), "expected hidden to be an integer >= 1, got 0"),
+    (dict(hidden=2.5), r"expected hidden to be an integer >= 1, got 2.5 \(float\)"),
+    (dict(n_power_iterations=-1), "expected n_power_iterations to be an integer >= 0, got -1"),
 ])
 def test_bad_arguments_are_refused(kwargs, message):
-    with pytest.raises(FlowInputError, match=message):
+    with pytest.raises(CourseValueError, match="ResidualFlow: " + message):
         ResidualFlow(3, **kwargs)
 
 

@@ -23,21 +23,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import Compose, Flow, FlowInputError, check_input
+from ..validation import CourseValueError, finite_float, is_validating, positive_int
+from .base import (Compose, Flow, FlowInputError, check_exp_parameter, check_input,
+                   initializing)
 from .coupling import AffineCoupling
 from .linear import LUMatrix
 
 __all__ = ["ActNorm", "InvConv1x1", "Squeeze", "MultiScale", "LogitTransform", "glow_step"]
 
 
-def _check_channels(channels, where: str) -> None:
-    if not isinstance(channels, int) or isinstance(channels, bool) or channels < 1:
-        raise FlowInputError(f"{where}: expected a positive integer number of channels, "
-                             f"got {channels!r}")
-
-
 def _pixels(x: Tensor) -> int:
-    return x[0, 0].numel()  # H * W for images, 1 for vectors
+    return math.prod(x.shape[2:])  # H * W for images, 1 for vectors; also for an empty batch
 
 
 class ActNorm(Flow):
@@ -46,21 +42,26 @@ class ActNorm(Flow):
     ``log|det J| = H W sum_c log_scale_c``. Accepts images ``(batch, C, H, W)`` and
     vectors ``(batch, C)`` (then ``H W = 1``), so it also normalises 2D models.
 
-    Data-dependent initialisation: the first batch passed through ``inverse`` (data to
-    latent, the direction of training) sets ``shift`` to the per-channel mean and
-    ``log_scale`` to the log of the per-channel standard deviation (population variance,
-    over the batch and all pixels), so that batch comes out with zero mean and unit
-    variance in every channel. The flag ``initialized`` is a buffer: it is saved in the
-    ``state_dict``, and a reloaded model is not initialised again. Before initialisation
-    the flow is the identity.
+    Data-dependent initialisation is explicit: ``course_lib.flows.initialize(model, batch)``
+    (which ``course_lib.training.fit`` calls on its first batch) passes a data batch from
+    data to latent and lets every ActNorm that is not initialised yet set ``shift`` to the
+    per-channel mean and ``log_scale`` to the log of the per-channel standard deviation
+    (population variance, over the batch and all pixels) of the activations it receives, so
+    that batch comes out with zero mean and unit variance in every channel. ``initialize``
+    on the layer itself does the same for one layer. The flag ``initialized`` is a buffer:
+    it is saved in the ``state_dict``, and a reloaded model is not initialised again.
+
+    Nothing else changes the parameters: until it is initialised, an ActNorm acts with its
+    stored parameters (the identity when new) in every direction and mode.
 
     Example:
-        >>> norm = ActNorm(3)
-        >>> z, _ = norm.inverse(5 + 2 * torch.randn(64, 3, 4, 4))  # z has mean 0, variance 1
+        >>> from course_lib.flows import initialize
+        >>> norm = initialize(ActNorm(3), 5 + 2 * torch.randn(64, 3, 4, 4))
+        >>> z, _ = norm.inverse(5 + 2 * torch.randn(64, 3, 4, 4))  # about mean 0, variance 1
     """
 
     def __init__(self, channels: int):
-        _check_channels(channels, "ActNorm")
+        channels = positive_int(channels, "channels", "ActNorm")
         super().__init__((channels, None, None))
         self.channels = channels
         self.log_scale = nn.Parameter(torch.zeros(channels))
@@ -74,13 +75,31 @@ class ActNorm(Flow):
         shape = (self.channels,) if isinstance(x, Tensor) and x.dim() == 2 else self.event_shape
         check_input(x, shape, name, self._param_dtype(), "ActNorm")
 
+    def needs_initialization(self) -> bool:
+        return not bool(self.initialized)
+
     @torch.no_grad()
     def initialize(self, x: Tensor) -> None:
-        """Set ``shift`` and ``log_scale`` from the data batch ``x``; mark the flow initialised."""
+        """Set ``shift`` and ``log_scale`` from the data batch ``x``; mark the flow initialised.
+
+        Needs at least 2 samples and a non-zero spread in every channel (a constant channel
+        has no scale to divide by). On failure nothing is changed.
+        """
+        self._check(x, "x")
+        if x.shape[0] < 2:
+            raise CourseValueError(f"ActNorm.initialize: expected a batch of at least 2 samples "
+                                   f"to estimate each channel's spread, got {x.shape[0]}")
         dims = [0] + list(range(2, x.dim()))
         std = x.std(dim=dims, unbiased=False)
-        # a constant channel has std 0; a floor keeps log_scale finite
-        self.log_scale.copy_(torch.log(std.clamp_min(1e-6)))
+        bad = ~(std > 0) | ~torch.isfinite(std)
+        if bool(bad.any()):
+            channels = bad.nonzero().flatten().tolist()
+            kind = "a constant channel" if bool((std[bad] == 0).all()) else "a channel whose spread"
+            raise CourseValueError(
+                f"ActNorm.initialize: expected a finite, non-zero spread in every channel, got "
+                f"{kind} {channels} (std {std[bad][0].item():.3g}) in this batch; initialise "
+                "with a larger or more varied batch, or rescale the data")
+        self.log_scale.copy_(torch.log(std))
         self.shift.copy_(x.mean(dim=dims))
         self.initialized.fill_(True)
 
@@ -88,12 +107,14 @@ class ActNorm(Flow):
         return p.view(1, -1, *([1] * (x.dim() - 2)))
 
     def _forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        check_exp_parameter(self.log_scale, "log_scale", "ActNorm")
         x = z * torch.exp(self._per_channel(self.log_scale, z)) + self._per_channel(self.shift, z)
         return x, (_pixels(z) * self.log_scale.sum()).expand(z.shape[0])
 
     def _inverse(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        if not bool(self.initialized):
+        if initializing() and self.needs_initialization():
             self.initialize(x)
+        check_exp_parameter(self.log_scale, "log_scale", "ActNorm")
         shift, log_scale = self._per_channel(self.shift, x), self._per_channel(self.log_scale, x)
         z = (x - shift) * torch.exp(-log_scale)
         return z, (-_pixels(x) * self.log_scale.sum()).expand(x.shape[0])
@@ -124,7 +145,7 @@ class InvConv1x1(Flow):
     """
 
     def __init__(self, channels: int, weight: Tensor | None = None):
-        _check_channels(channels, "InvConv1x1")
+        channels = positive_int(channels, "channels", "InvConv1x1")
         super().__init__((channels, None, None))
         initial = random_rotation(channels) if weight is None else weight
         self.lu = LUMatrix(channels, initial, "InvConv1x1")
@@ -135,7 +156,7 @@ class InvConv1x1(Flow):
 
     def _inverse(self, x: Tensor) -> tuple[Tensor, Tensor]:
         b, c, h, w = x.shape
-        columns = x.transpose(0, 1).reshape(c, -1)  # one column per pixel of every image
+        columns = x.transpose(0, 1).reshape(c, b * h * w)  # one column per pixel of every image
         z = self.lu.solve(columns).reshape(c, b, h, w).transpose(0, 1)
         return z, (-h * w * self.lu.log_abs_det()).expand(b)
 
@@ -153,24 +174,35 @@ class Squeeze(Flow):
 
     def __init__(self, channels: int | None = None):
         if channels is not None:
-            _check_channels(channels, "Squeeze")
+            channels = positive_int(channels, "channels", "Squeeze")
         super().__init__((channels, None, None))
         self.channels = channels
 
-    def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
-        c = None if self.channels is None else 4 * self.channels
-        check_input(z, (c, None, None), "z", None, "Squeeze.forward")
-        if z.shape[1] % 4:
-            raise FlowInputError("Squeeze.forward: expected a number of channels divisible by 4 "
-                                 f"(4 per 2x2 block), got {z.shape[1]}")
-        return F.pixel_shuffle(z, 2), z.new_zeros(z.shape[0])
+    def _check(self, x: Tensor, name: str) -> None:
+        if name == "z":  # the latent side, (4C, H/2, W/2)
+            c = None if self.channels is None else 4 * self.channels
+            check_input(x, (c, None, None), "z", None, "Squeeze.forward")
+            if x.shape[1] % 4:
+                raise FlowInputError("Squeeze.forward: expected a number of channels divisible "
+                                     f"by 4 (4 per 2x2 block), got {x.shape[1]}")
+        else:
+            check_input(x, (self.channels, None, None), "x", None, "Squeeze.inverse")
+            if x.shape[2] % 2 or x.shape[3] % 2:
+                raise FlowInputError("Squeeze.inverse: expected an even height and width (the "
+                                     "image is cut into 2x2 blocks), got "
+                                     f"{x.shape[2]}x{x.shape[3]}")
 
-    def inverse(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        check_input(x, (self.channels, None, None), "x", None, "Squeeze.inverse")
-        if x.shape[2] % 2 or x.shape[3] % 2:
-            raise FlowInputError("Squeeze.inverse: expected an even height and width (the image "
-                                 f"is cut into 2x2 blocks), got {x.shape[2]}x{x.shape[3]}")
-        return F.pixel_unshuffle(x, 2), x.new_zeros(x.shape[0])
+    def _forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        b, c4, h, w = z.shape
+        c = c4 // 4
+        x = z.reshape(b, c, 2, 2, h, w).permute(0, 1, 4, 2, 5, 3).reshape(b, c, 2 * h, 2 * w)
+        return x, z.new_zeros(b)
+
+    def _inverse(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        # channel 4c + 2i + j of the result holds the pixels x[:, c, i::2, j::2]
+        b, c, h, w = x.shape
+        z = x.reshape(b, c, h // 2, 2, w // 2, 2).permute(0, 1, 3, 5, 2, 4)
+        return z.reshape(b, 4 * c, h // 2, w // 2), x.new_zeros(b)
 
 
 def glow_step(channels: int, hidden: int = 64, parity: int = 0) -> Compose:
@@ -208,7 +240,10 @@ class MultiScale(Flow):
 
     def __init__(self, channels: int, steps: Flow | Sequence[Flow] | None = None,
                  inner: Flow | None = None):
-        _check_channels(channels, "MultiScale")
+        channels = positive_int(channels, "channels", "MultiScale")
+        if inner is not None and not isinstance(inner, Flow):
+            raise CourseValueError(f"MultiScale: expected inner to be a Flow or None, got "
+                                   f"{type(inner).__name__}")
         super().__init__((channels, None, None))
         if steps is None:
             steps = [glow_step(4 * channels, parity=k % 2) for k in range(2)]
@@ -216,7 +251,7 @@ class MultiScale(Flow):
         for part, expected, flow in (("steps", 4 * channels, self.steps),
                                      ("inner", 2 * channels, inner)):
             if flow is not None and flow.event_shape[:1] not in ((expected,), (None,)):
-                raise FlowInputError(f"MultiScale({channels}): {part} must act on {expected} "
+                raise CourseValueError(f"MultiScale({channels}): {part} must act on {expected} "
                                      f"channels, got a flow with event shape {flow.event_shape}")
         self.squeeze, self.inner, self.channels = Squeeze(channels), inner, channels
 
@@ -254,25 +289,40 @@ class LogitTransform(Flow):
     """
 
     def __init__(self, channels: int, alpha: float = 0.05):
-        _check_channels(channels, "LogitTransform")
+        channels = positive_int(channels, "channels", "LogitTransform")
+        alpha = finite_float(alpha, "alpha", "LogitTransform")
         if not 0 < alpha < 0.5:
-            raise FlowInputError(f"LogitTransform: expected alpha in (0, 0.5), got {alpha!r}")
+            raise CourseValueError(f"LogitTransform: expected alpha in (0, 0.5), got {alpha!r}")
         super().__init__((channels, None, None))
-        self.alpha = float(alpha)
+        self.alpha = alpha
 
     def _forward(self, y: Tensor) -> tuple[Tensor, Tensor]:
         a = self.alpha
+        p = torch.sigmoid(y)
+        if is_validating():
+            bad = (p <= 0) | (p >= 1)
+            if bool(bad.any()):
+                value = y[bad].flatten()[0].item()
+                raise FlowInputError(
+                    f"LogitTransform.forward: sigmoid(y) rounds to exactly "
+                    f"{1 if value > 0 else 0} in {y.dtype} at y = {value:.4g}, where the map is "
+                    "no longer invertible; keep |y| smaller (about 16 in float32) or use float64")
         logdet = (F.logsigmoid(y) + F.logsigmoid(-y)).flatten(1).sum(1)
-        return (torch.sigmoid(y) - a) / (1 - 2 * a), logdet - y[0].numel() * math.log(1 - 2 * a)
+        return (p - a) / (1 - 2 * a), logdet - _size(y) * math.log(1 - 2 * a)
 
     def _inverse(self, x: Tensor) -> tuple[Tensor, Tensor]:
         a = self.alpha
         p = a + (1 - 2 * a) * x
-        if bool(((p <= 0) | (p >= 1)).any()):
+        if is_validating() and bool(((p <= 0) | (p >= 1)).any()):
             raise FlowInputError(f"LogitTransform.inverse: expected values in "
                                  f"({-a / (1 - 2 * a):.4g}, {(1 - a) / (1 - 2 * a):.4g}) "
                                  f"(data in [0, 1] are), got {x.min().item():.4g} .. "
                                  f"{x.max().item():.4g}")
-        y = torch.log(p) - torch.log1p(-p)
-        logdet = -(torch.log(p) + torch.log1p(-p)).flatten(1).sum(1)
-        return y, logdet + x[0].numel() * math.log(1 - 2 * a)
+        log_p, log_1mp = torch.log(p), torch.log1p(-p)
+        logdet = -(log_p + log_1mp).flatten(1).sum(1)
+        return log_p - log_1mp, logdet + _size(x) * math.log(1 - 2 * a)
+
+
+def _size(x: Tensor) -> int:
+    """Entries per sample, ``C H W`` (also for an empty batch)."""
+    return math.prod(x.shape[1:])

@@ -9,7 +9,9 @@ with ones on its diagonal and ``U`` upper triangular with diagonal
 ``U_ii = sign_i * exp(log_u_i)``. Then
 
 * ``log|det W| = sum_i log|U_ii| = sum_i log_u_i``, O(d) instead of O(d^3);
-* ``W`` is invertible for every value of the parameters (no ``U_ii`` can be 0);
+* ``W`` is invertible for every value of the parameters (no ``U_ii`` can be 0), as long as
+  ``exp(log_u)`` is neither 0 nor inf in the dtype: with validation on, a ``log_u`` outside
+  about ``(-103, 88.7)`` in float32 is refused, naming the parameter;
 * ``z = U^{-1} L^{-1} P^T x`` costs two triangular solves.
 """
 from __future__ import annotations
@@ -17,14 +19,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .base import Flow, FlowInputError
+from ..validation import CourseValueError, nonnegative_int, positive_int
+from .base import Flow, FlowInputError, check_exp_parameter
 
 __all__ = ["Permutation", "Reverse", "LULinear", "LUMatrix"]
-
-
-def _check_dim(dim, where: str) -> None:
-    if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
-        raise FlowInputError(f"{where}: expected a positive integer dim, got {dim!r}")
 
 
 class Permutation(Flow):
@@ -39,7 +37,8 @@ class Permutation(Flow):
     """
 
     def __init__(self, dim: int, seed: int = 0):
-        _check_dim(dim, type(self).__name__)
+        dim = positive_int(dim, "dim", type(self).__name__)
+        seed = nonnegative_int(seed, "seed", type(self).__name__)
         super().__init__((dim,))
         generator = torch.Generator().manual_seed(seed)
         order = torch.randperm(dim, generator=generator)
@@ -78,31 +77,51 @@ class LUMatrix(nn.Module):
 
     def __init__(self, dim: int, weight: Tensor | None = None, where: str = "LUMatrix"):
         super().__init__()
-        _check_dim(dim, where)
+        dim = positive_int(dim, "dim", where)
         if weight is None:
             weight = torch.eye(dim)
-        weight = torch.as_tensor(weight)
-        if weight.shape != (dim, dim):
-            raise FlowInputError(f"{where}: expected an initial weight of shape ({dim}, {dim}), "
-                                 f"got {tuple(weight.shape)}")
+        try:
+            weight = torch.as_tensor(weight)
+        except (TypeError, ValueError, RuntimeError):
+            raise CourseValueError(f"{where}: expected the initial weight as a ({dim}, {dim}) "
+                                   f"tensor, got {type(weight).__name__}") from None
+        if weight.shape != (dim, dim) or weight.is_complex():
+            raise CourseValueError(f"{where}: expected an initial real weight of shape ({dim}, "
+                                   f"{dim}), got {tuple(weight.shape)} {weight.dtype}")
         if not bool(torch.isfinite(weight).all()):
             raise FlowInputError(f"{where}: the initial weight contains non-finite values")
         # decompose in float64 so the stored factors reproduce W to ~1e-16
-        p, lower, upper = torch.linalg.lu(weight.to(torch.float64))
+        weight = weight.to(torch.float64)
+        p, lower, upper = torch.linalg.lu(weight)
         diag = torch.diagonal(upper)
-        if bool((diag.abs() <= 1e-12 * max(1.0, weight.abs().max().item())).any()):
-            raise FlowInputError(f"{where}: the initial weight is singular (a zero pivot in its LU "
-                                 "decomposition); a flow needs an invertible matrix")
+        # a relative pivot test: with partial pivoting a pivot below dim * eps * max|W_ij|
+        # is zero to float64 precision; 1e-20 * I (condition number 1) passes
+        threshold = dim * torch.finfo(torch.float64).eps * weight.abs().max()
+        if bool((diag.abs() <= threshold).any()):
+            smallest = diag.abs().min().item()
+            raise FlowInputError(
+                f"{where}: the initial weight is singular to float64 precision (smallest LU pivot "
+                f"{smallest:.3g} against a largest entry of {weight.abs().max().item():.3g}); a "
+                "flow needs an invertible matrix")
         dtype = torch.get_default_dtype()
+        log_u = diag.abs().log()
+        info, pivots = torch.finfo(dtype), diag.abs()
+        if bool((pivots.to(dtype) == 0).any() | torch.isinf(pivots.to(dtype)).any()):
+            raise FlowInputError(f"{where}: the initial weight's LU pivots (from "
+                                 f"{pivots.min().item():.3g} to {pivots.max().item():.3g}) are not "
+                                 f"representable in {dtype} (range {info.tiny:.3g} .. "
+                                 f"{info.max:.3g}); rescale the weight or use float64")
+        self.where = where
         self.register_buffer("permutation", p.to(dtype))
         self.register_buffer("sign", diag.sign().to(dtype))
         self.lower = nn.Parameter(torch.tril(lower, -1).to(dtype))
         self.upper = nn.Parameter(torch.triu(upper, 1).to(dtype))
-        self.log_u = nn.Parameter(diag.abs().log().to(dtype))
+        self.log_u = nn.Parameter(log_u.to(dtype))
         self.dim = dim
 
     def factors(self) -> tuple[Tensor, Tensor]:
         """``(L, U)``: unit lower and upper triangular, built from the parameters."""
+        check_exp_parameter(self.log_u, "log_u", self.where)
         eye = torch.eye(self.dim, dtype=self.lower.dtype, device=self.lower.device)
         lower = torch.tril(self.lower, -1) + eye
         upper = torch.triu(self.upper, 1) + torch.diag(self.sign * torch.exp(self.log_u))
@@ -140,6 +159,7 @@ class LULinear(Flow):
     """
 
     def __init__(self, dim: int, weight: Tensor | None = None):
+        dim = positive_int(dim, "dim", "LULinear")
         super().__init__((dim,))
         self.lu = LUMatrix(dim, weight, "LULinear")
 

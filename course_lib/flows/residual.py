@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..jacobian import probes
+from ..validation import CourseValueError, nonnegative_int, positive_float, positive_int
 from .base import Flow, FlowInputError
 
 __all__ = ["ResidualFlow", "SpectralLinear", "lipswish", "log_abs_det_exact", "log_abs_det_series"]
@@ -39,7 +40,9 @@ class SpectralLinear(nn.Linear):
     ``sigma(W)`` is estimated by power iteration, ``v <- W^T u / |W^T u|``,
     ``u <- W v / |W v|``, ``sigma ~ u^T W v``, from vectors kept between calls. Only in
     training mode are the improved vectors stored back; in eval mode the same weights
-    always give the same map, which the fixed-point inverse relies on. The estimate
+    always give the same map, which the fixed-point inverse relies on. As in torch's
+    ``spectral_norm``, the normalised weight is built from copies of ``u`` and ``v``, so a
+    later call that updates them in place cannot invalidate a graph built earlier. The estimate
     approaches ``sigma`` from below, so the bound ``c`` holds once the iteration has
     converged (at construction, and after some training steps when the weights change).
     """
@@ -60,9 +63,10 @@ class SpectralLinear(nn.Linear):
             for _ in range(n):
                 v = F.normalize(self.weight.t() @ u, dim=0)
                 u = F.normalize(self.weight @ v, dim=0)
-            if store or (store is None and self.training):
+            if n > 0 and (store or (store is None and self.training)):
                 self.u.copy_(u)
                 self.v.copy_(v)
+            u, v = u.clone(), v.clone()
         sigma = u @ self.weight @ v
         return self.weight / torch.clamp(sigma / self.lipschitz, min=1.0)
 
@@ -72,20 +76,18 @@ def _graph_input(z: Tensor) -> Tensor:
 
 
 def log_abs_det_exact(g: Callable[[Tensor], Tensor], z: Tensor) -> Tensor:
-    """``log|det(I + J_g(z))|`` per sample from the full autograd Jacobian (``d`` passes).
+    """``log|det(I + J_g(z))|`` per sample from the full Jacobian (``d`` vector-Jacobian products).
 
-    Differentiable (when gradients are enabled), so it can be trained through.
+    The Jacobian of each sample is built with ``torch.func.jacrev``, vectorised over the
+    batch with ``vmap`` (``g`` acts on each row on its own), so the whole computation is a
+    function transform: it runs inside ``torch.func`` transforms of the flow, and ordinary
+    autograd differentiates it, with respect to ``z`` and the weights, for training.
     """
-    keep_graph = torch.is_grad_enabled()
-    with torch.enable_grad():
-        z_in = _graph_input(z)
-        y = g(z_in)
-        rows = [torch.autograd.grad(y[:, i].sum(), z_in, retain_graph=True,
-                                    create_graph=keep_graph)[0] for i in range(y.shape[1])]
-        jac = torch.stack(rows, dim=1)
-        eye = torch.eye(z.shape[1], dtype=z.dtype, device=z.device)
-        logdet = torch.linalg.slogdet(eye + jac)[1]
-    return logdet if keep_graph else logdet.detach()
+    if z.shape[0] == 0:
+        return z.new_zeros(0)
+    jac = torch.func.vmap(torch.func.jacrev(lambda v: g(v[None])[0]))(z)
+    eye = torch.eye(z.shape[1], dtype=z.dtype, device=z.device)
+    return torch.linalg.slogdet(eye + jac)[1]
 
 
 def log_abs_det_series(g: Callable[[Tensor], Tensor], z: Tensor, n_terms: int = 10,
@@ -98,11 +100,9 @@ def log_abs_det_series(g: Callable[[Tensor], Tensor], z: Tensor, n_terms: int = 
     per dimension; the probes add variance but no bias. Pass ``eps`` of shape
     ``(n_probes, batch, d)`` to fix the probes (Rademacher by default).
     """
-    if isinstance(n_terms, bool) or not isinstance(n_terms, int) or n_terms < 1:
-        raise FlowInputError(f"n_terms must be a positive integer, got {n_terms!r}")
+    n_terms = positive_int(n_terms, "n_terms", "log_abs_det_series")
     if eps is None:
-        if isinstance(n_probes, bool) or not isinstance(n_probes, int) or n_probes < 1:
-            raise FlowInputError(f"n_probes must be a positive integer, got {n_probes!r}")
+        n_probes = positive_int(n_probes, "n_probes", "log_abs_det_series")
         eps = probes(z.shape, "rademacher", n_probes, z.dtype, generator).to(z.device)
     elif eps.dim() != 3 or eps.shape[1:] != z.shape:
         raise FlowInputError(f"eps must have shape (n_probes, {z.shape[0]}, {z.shape[1]}), "
@@ -130,7 +130,13 @@ class ResidualFlow(Flow):
     step, until the update is below ``tol`` (raised to a few rounding units in float32),
     and raises ``FlowInputError`` if ``max_iter`` steps are not enough. The inverse is
     differentiated implicitly: ``(I + J_g) dz = dx - dg``, solved by the same iteration.
-    Outside training call ``.eval()``: then every call sees the same normalised weights.
+    Both iterations stop per sample: each sample's tolerance depends on that sample only.
+
+    A new ``ResidualFlow`` is in evaluation mode: every call sees the same normalised
+    weights, so a density does not drift between calls and the round trip is exact to the
+    tolerance. Power iteration moves its vectors only in training mode (``.train()``, which
+    ``course_lib.training.fit`` sets while it trains); call ``.train()`` in a training loop
+    of your own, so that the spectral estimate follows the changing weights.
 
     Args:
         dim: number of coordinates ``d``.
@@ -153,26 +159,29 @@ class ResidualFlow(Flow):
     def __init__(self, dim: int, hidden: int = 64, n_hidden: int = 2, lipschitz: float = 0.9,
                  n_power_iterations: int = 5, logdet: str = "exact", n_terms: int = 10,
                  n_probes: int = 1, tol: float = 1e-10, max_iter: int = 1000):
-        for name, value, low in (("dim", dim, 1), ("hidden", hidden, 1), ("n_hidden", n_hidden, 1),
-                                 ("n_power_iterations", n_power_iterations, 0),
-                                 ("n_terms", n_terms, 1), ("n_probes", n_probes, 1),
-                                 ("max_iter", max_iter, 1)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise FlowInputError(f"ResidualFlow: {name} must be an integer >= {low}, got {value!r}")
-        if isinstance(lipschitz, bool) or not isinstance(lipschitz, (int, float)) \
-                or not 0 < lipschitz < 1:
-            raise FlowInputError("ResidualFlow: lipschitz (the contraction factor c) must lie in "
-                                 f"(0, 1); with c >= 1 the block may not be invertible; got {lipschitz!r}")
+        where = "ResidualFlow"
+        dim, hidden, n_hidden = (positive_int(v, n, where) for v, n in
+                                 ((dim, "dim"), (hidden, "hidden"), (n_hidden, "n_hidden")))
+        n_power_iterations = nonnegative_int(n_power_iterations, "n_power_iterations", where)
+        n_terms, n_probes, max_iter = (positive_int(v, n, where) for v, n in
+                                       ((n_terms, "n_terms"), (n_probes, "n_probes"),
+                                        (max_iter, "max_iter")))
+        lipschitz = positive_float(lipschitz, "lipschitz", where)
+        if not lipschitz < 1:
+            raise CourseValueError("ResidualFlow: expected lipschitz (the contraction factor c) "
+                                   "in (0, 1); with c >= 1 the block may not be invertible; got "
+                                   f"{lipschitz!r}")
         if logdet not in ("exact", "series"):
-            raise FlowInputError(f"ResidualFlow: logdet must be 'exact' or 'series', got {logdet!r}")
-        if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not tol > 0:
-            raise FlowInputError(f"ResidualFlow: tol must be a positive number, got {tol!r}")
+            raise CourseValueError(f"ResidualFlow: expected logdet 'exact' or 'series', "
+                                   f"got {logdet!r}")
+        tol = positive_float(tol, "tol", where)
         super().__init__((dim,))
         sizes = [dim] + [hidden] * n_hidden + [dim]
         self.layers = nn.ModuleList(SpectralLinear(a, b, float(lipschitz), n_power_iterations)
                                     for a, b in zip(sizes[:-1], sizes[1:]))
         self.lipschitz, self.logdet, self.n_terms, self.n_probes = float(lipschitz), logdet, n_terms, n_probes
         self.tol, self.max_iter = float(tol), max_iter
+        self.eval()  # see the class docstring: no drift between calls unless training
 
     def branch(self) -> Callable[[Tensor], Tensor]:
         """The residual branch ``g`` with its layers normalised once, now.
@@ -200,27 +209,35 @@ class ResidualFlow(Flow):
         g = self.branch()
         return z + g(z), self.log_abs_det(g, z)
 
-    def _tolerance(self, x: Tensor) -> float:
-        # in float32 a tolerance of 1e-10 is below rounding: the iterates stall a few
-        # ulps from the fixed point, about eps * |x| / (1 - c)
-        rounding = 4 * torch.finfo(x.dtype).eps * max(1.0, x.abs().max().item()) / (1 - self.lipschitz)
-        return max(self.tol, rounding)
+    def _tolerance(self, x: Tensor) -> Tensor:
+        """The stopping tolerance of each sample, shape ``(batch,)``.
+
+        ``tol``, raised where it is below rounding: in float32 a tolerance of 1e-10 cannot
+        be met, the iterates stall a few ulps from the fixed point, about
+        ``eps * max_i |x_i| / (1 - c)`` for that sample.
+        """
+        scale = x.detach().abs().amax(dim=1).clamp_min(1.0)
+        rounding = 4 * torch.finfo(x.dtype).eps * scale / (1 - self.lipschitz)
+        return rounding.clamp_min(self.tol)
 
     def fixed_point(self, g: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
-        """Solve ``z + g(z) = x`` by ``z <- x - g(z)``, starting from ``z = x``."""
+        """Solve ``z + g(z) = x`` by ``z <- x - g(z)``, starting from ``z = x``, until every
+        sample's largest change is below its own tolerance."""
         tol = self._tolerance(x)
-        z, change = x, float("inf")
+        z, change = x, torch.full_like(tol, float("inf"))
         with torch.no_grad():
             for _ in range(self.max_iter):
                 z_next = x - g(z)
-                change = (z_next - z).abs().max().item()
+                change = (z_next - z).abs().amax(dim=1)
                 z = z_next
-                if change <= tol:
+                if bool((change <= tol).all()):
                     return z
+        worst = int((change / tol).argmax())
         raise FlowInputError(
             f"ResidualFlow.inverse: the fixed-point iteration z <- x - g(z) did not converge in "
-            f"max_iter={self.max_iter} steps (last change {change:.3g}, tolerance {tol:.3g}); "
-            "raise max_iter or tol, or check that the input is not extremely large")
+            f"max_iter={self.max_iter} steps (sample {worst}: last change "
+            f"{change[worst].item():.3g}, tolerance {tol[worst].item():.3g}); raise max_iter or "
+            "tol, or check that the input is not extremely large")
 
     def _implicit_gradient(self, g: Callable[[Tensor], Tensor], x: Tensor, z: Tensor) -> Tensor:
         """``z`` again, now with the gradient of the inverse attached.
@@ -234,12 +251,16 @@ class ResidualFlow(Flow):
             z_out = x - g_star
         tol = self._tolerance(x)
 
-        def solve(a: Tensor) -> Tensor:
+        def solve(a: Tensor | None) -> Tensor | None:
+            if a is None:  # an undefined gradient (nothing depends on z) stays undefined
+                return None
+            # per sample: the tolerance of row i scales with that row of a only
+            limit = tol * a.abs().amax(dim=1).clamp_min(1.0)
             w = a
             for _ in range(self.max_iter):
                 (vjp,) = torch.autograd.grad(g_star, z_star, w, retain_graph=True)
                 w_next = a - vjp
-                done = (w_next - w).abs().max().item() <= tol * max(1.0, a.abs().max().item())
+                done = bool(((w_next - w).abs().amax(dim=1) <= limit).all())
                 w = w_next
                 if done:
                     return w
