@@ -263,6 +263,8 @@ class NormalizingFlow(nn.Module, Distribution):
         shape = self._sample_shape(sample_shape, "NormalizingFlow.sample_and_log_prob")
         z = self.base.rsample(shape)
         x, logdet = self._push(z, "NormalizingFlow.sample_and_log_prob")
+        if z.numel() == 0:  # torch's log_prob cannot sum over an empty batch
+            return x, logdet
         return x, self.base.log_prob(z) - logdet
 
     def forward_kl(self, x: Tensor) -> Tensor:
