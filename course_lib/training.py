@@ -43,22 +43,34 @@ def _batch_source(data, batch_size: int, generator: torch.Generator) -> Callable
                            "pass a data set, a tensor of samples or a function n -> samples")
 
 
+def _fused_adam_available(params: list[Tensor]) -> bool:
+    """Whether the running torch has a fused Adam kernel for every parameter's device."""
+    try:
+        from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
+        devices = _get_fused_kernels_supported_devices()
+    except ImportError:  # torch before 2.2 has no such list, and a fused kernel for CUDA only
+        devices = ["cuda"]
+    return all(p.device.type in devices and p.is_floating_point() for p in params)
+
+
 def _adam(model: nn.Module, lr: float) -> torch.optim.Optimizer:
-    """Adam, fused where the running torch has a fused kernel for the model's device and dtype.
+    """Adam, fused where the running torch has a fused kernel for the model's device.
 
     The fused kernel updates all parameters at once: on a CPU the per-tensor Python loop of
-    plain Adam is a large share of a small flow's step time. CPU support arrived in torch 2.4;
-    torch refuses ``fused=True`` at construction where it has no kernel, which is the check.
+    plain Adam is a large share of a small flow's step time. CPU kernels arrived in torch 2.4,
+    so the choice asks torch which devices it supports (and falls back if torch still refuses).
     """
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise CourseValueError(f"fit: the model has no trainable parameters; got a "
                                f"{type(model).__name__} whose parameters all have "
                                "requires_grad=False (or none at all)")
-    try:
-        return torch.optim.Adam(params, lr=lr, fused=True)
-    except (RuntimeError, TypeError, ValueError):
-        return torch.optim.Adam(params, lr=lr)
+    if _fused_adam_available(params):
+        try:
+            return torch.optim.Adam(params, lr=lr, fused=True)
+        except (RuntimeError, TypeError, ValueError):
+            pass
+    return torch.optim.Adam(params, lr=lr)
 
 
 def _gradient_norm(model: nn.Module) -> Tensor | None:
