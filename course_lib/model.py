@@ -113,6 +113,8 @@ class NormalizingFlow(nn.Module, Distribution):
         flows: a flow or a list of flows, applied in list order from latent to data.
 
     Example:
+        >>> import torch
+        >>> from course_lib.flows import Affine
         >>> model = NormalizingFlow(2, [Affine(2, scale=2.0)])
         >>> model.log_prob(torch.zeros(3, 2)).shape
         torch.Size([3])

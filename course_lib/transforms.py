@@ -161,7 +161,9 @@ def as_transform(flow: Flow) -> FlowTransform:
     ``log_abs_det_jacobian``, ``domain``/``codomain`` and ``event_dim = len(flow.event_shape)``).
 
     Example:
+        >>> import torch
         >>> from torch.distributions import Normal, TransformedDistribution
+        >>> from course_lib.flows import Exp
         >>> q = TransformedDistribution(Normal(torch.zeros(1), 1.0), [as_transform(Exp(1))])
         >>> q.log_prob(torch.ones(1)).shape  # one event: the log-normal density at 1
         torch.Size([])
@@ -217,7 +219,10 @@ def from_transform(transform: Transform, dim: int | Sequence[int]) -> TransformF
 
     Example:
         >>> from torch.distributions.transforms import ExpTransform
+        >>> from course_lib import NormalizingFlow
         >>> model = NormalizingFlow(1, [from_transform(ExpTransform(), 1)])  # the log-normal
+        >>> model.sample((2, 3)).shape
+        torch.Size([2, 3, 1])
     """
     if not isinstance(transform, Transform):
         raise CourseValueError(f"from_transform: expected a torch.distributions Transform, got "
