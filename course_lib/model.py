@@ -6,6 +6,7 @@ a trained model can be used wherever PyTorch expects a distribution.
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import numbers
 from typing import Callable, Sequence
@@ -17,7 +18,8 @@ from torch.distributions import (Distribution, Independent, LowRankMultivariateN
 
 from .flows.base import Compose, Flow, FlowInputError
 from .transforms import apply_batched, flow_codomain
-from .validation import CourseValueError, is_validating, nonnegative_int, positive_int
+from .validation import (CourseValueError, check_finite_parameters, is_validating,
+                         nonnegative_int, positive_int)
 
 __all__ = ["NormalizingFlow", "dtype_device"]
 
@@ -221,12 +223,24 @@ class NormalizingFlow(nn.Module, Distribution):
         lead = z.shape[:z.dim() - len(self.event_shape)]
         if z.numel() == 0:
             return z.clone(), z.new_zeros(lead)
-        x, logdet = apply_batched(self.flow.forward, z, len(self.event_shape))
+        with self._blaming_parameters(where):
+            x, logdet = apply_batched(self.flow.forward, z, len(self.event_shape))
+            self._check_values(x, "the sample x = f(z)", where)
         if x.shape != z.shape:
             raise FlowInputError(f"{where}: expected the flows to keep the shape of a sample, "
-                                 f"{tuple(self.event_shape)}; they returned {tuple(x.shape[len(lead):])}")
-        self._check_values(x, "the sample x = f(z)", where)
+                                 f"{tuple(self.event_shape)}; they returned "
+                                 f"{tuple(x.shape[len(lead):])}")
         return x, logdet
+
+    @contextlib.contextmanager
+    def _blaming_parameters(self, where: str):
+        """When a value check fails inside the flows, name a non-finite parameter if there is
+        one (the scan runs only then, so it costs nothing on finite runs)."""
+        try:
+            yield
+        except CourseValueError:
+            check_finite_parameters(self, where)
+            raise
 
     # -- the distribution -------------------------------------------------------------------
     def log_prob(self, x: Tensor) -> Tensor:
@@ -237,8 +251,9 @@ class NormalizingFlow(nn.Module, Distribution):
         lead = x.shape[:x.dim() - k]
         if x.numel() == 0:
             return x.new_zeros(lead)
-        z, logdet = apply_batched(self.flow.inverse, x, k)
-        self._check_values(z, "the latent z = f^-1(x)", "NormalizingFlow.log_prob")
+        with self._blaming_parameters("NormalizingFlow.log_prob"):
+            z, logdet = apply_batched(self.flow.inverse, x, k)
+            self._check_values(z, "the latent z = f^-1(x)", "NormalizingFlow.log_prob")
         return self.base.log_prob(z) + logdet
 
     def forward(self, x: Tensor) -> Tensor:

@@ -11,7 +11,7 @@ from torch.distributions import (Distribution, Independent, LowRankMultivariateN
 from torch.distributions.transforms import AffineTransform
 
 import course_lib
-from course_lib.flows import Affine, Exp, FlowInputError, Inverse, Sigmoid
+from course_lib.flows import Affine, AffineCoupling, Exp, FlowInputError, Inverse, Sigmoid
 from course_lib.model import NormalizingFlow, dtype_device
 from course_lib.validation import CourseValueError
 
@@ -267,6 +267,15 @@ def test_a_latent_that_overflows_is_an_error_with_validation_and_inf_without():
         model.log_prob(x)
     with course_lib.validation(False):
         assert model.log_prob(x).item() == -math.inf
+
+
+def test_a_non_finite_parameter_is_named_when_the_flows_fail():
+    model = NormalizingFlow(2, [Affine(2), AffineCoupling(2), Affine(2)])
+    with torch.no_grad():
+        next(model.flows[1].parameters()).view(-1)[0] = math.nan
+    for call in (lambda: model.log_prob(torch.randn(4, 2)), lambda: model.sample(4)):
+        with pytest.raises(CourseValueError, match=r"parameter 'flow\.flows\.1\.conditioner"):
+            call()
 
 
 def test_runs_on_the_requested_device(device):
