@@ -72,3 +72,17 @@ def test_ci_runs_exactly_the_readme_test_command():
     command = "pip install -r requirements.txt && pytest"
     assert f"\n{command}\n" in readme
     assert command in (ROOT / ".ci" / "run").read_text().splitlines()
+
+
+@pytest.mark.parametrize("name", sorted(declared()))
+def test_every_floor_is_the_tested_pin(name):
+    """A declared lower bound is a promise that the version works: only the pins are tested."""
+    floors = [s.version for s in declared()[name].specifier if s.operator == ">="]
+    assert floors, f"{name} has no lower bound in pyproject.toml: {declared()[name]}"
+    pin = next(iter(pinned()[0][name].specifier)).version
+    assert floors == [pin], (f"{name}: pyproject's floor {floors[0]} is not the tested pin {pin}; "
+                             "test the lower version (README, Tests) before declaring it")
+
+
+def test_python_floor_is_the_tested_python():
+    assert PYPROJECT["project"]["requires-python"] == ">=3.11"
