@@ -151,8 +151,10 @@ def fit(model: nn.Module, data=None, *, objective: str = "forward_kl",
                                            f"{type(batch).__name__}")
                 batch = batch.to(device=device, dtype=dtype)
                 check_finite(batch, f"the training batch of step {step}", where)
-                if step == 1:
-                    initialize(model, batch)  # data-dependent initialisation (ActNorm), explicit
+                if step == 1 and loss_fn is None:
+                    # data-dependent initialisation (ActNorm), explicit; with a loss_fn the batch
+                    # need not be what the model sees, so such callers initialise themselves
+                    initialize(model, batch)
             try:
                 if objective == "forward_kl":
                     loss = (loss_fn(model, batch) if loss_fn is not None
