@@ -83,7 +83,8 @@ def _quiver_scale(vectors: np.ndarray, spacing: float) -> float:
 def plot_flux_box(J: Callable[[torch.Tensor], torch.Tensor], box: Sequence[float], *,
                   lim: float = 3.0, ax: Axes | None = None, arrows_per_side: int = 6,
                   resolution: int = 100) -> Figure:
-    """A flux ``J`` through the sides of the box ``V = [a_1, b_1] x [a_2, b_2]``.
+    """A flux ``J`` (the lecture's ``j = p f``) through the sides of the box
+    ``V = [a_1, b_1] x [a_2, b_2]``.
 
     The colours are ``div J`` (red where more leaves a small patch than enters it), the grey
     arrows ``J`` itself. On the sides of the box the arrows are ``(J . n) n``, red where
@@ -99,7 +100,7 @@ def plot_flux_box(J: Callable[[torch.Tensor], torch.Tensor], box: Sequence[float
     div = divergence_exact(J, points, create_graph=False).detach().numpy().reshape(g1.shape)
     top = max(float(np.abs(div).max()), 1e-12)
     mesh = ax.pcolormesh(g1, g2, div, cmap="RdBu_r", vmin=-top, vmax=top, shading="auto")
-    ax.figure.colorbar(mesh, ax=ax, label=r"$\nabla \cdot J$")
+    ax.figure.colorbar(mesh, ax=ax, label=r"$\nabla \cdot j$")
     coarse = np.linspace(-lim, lim, 15)
     c1, c2 = np.meshgrid(coarse, coarse)
     with torch.no_grad():
@@ -125,8 +126,8 @@ def plot_flux_box(J: Callable[[torch.Tensor], torch.Tensor], box: Sequence[float
                   color=np.where(normal_part > 0, "tab:red", "tab:blue"), angles="xy",
                   scale_units="xy", scale=scale, width=0.008)
     flux, volume = outward_flux(J, box), divergence_integral(J, box)
-    ax.legend(handles=[Line2D([], [], color="tab:red", linewidth=3, label="leaves V: $J\\cdot n > 0$"),
-                       Line2D([], [], color="tab:blue", linewidth=3, label="enters V: $J\\cdot n < 0$")],
+    ax.legend(handles=[Line2D([], [], color="tab:red", linewidth=3, label="leaves V: $j\\cdot n > 0$"),
+                       Line2D([], [], color="tab:blue", linewidth=3, label="enters V: $j\\cdot n < 0$")],
               loc="lower left", fontsize="small")
     ax.set_xlim(-lim, lim)
     ax.set_ylim(-lim, lim)
@@ -134,8 +135,8 @@ def plot_flux_box(J: Callable[[torch.Tensor], torch.Tensor], box: Sequence[float
     ax.grid(False)
     ax.set_xlabel("$z_1$")
     ax.set_ylabel("$z_2$")
-    ax.set_title(f"net outflow $\\oint_{{\\partial V}} \\; J \\cdot n\\,dS$ = {flux:.4f}\n"
-                 f"$\\int_V \\; \\nabla \\cdot J\\,dz$ = {volume:.4f}", fontsize="medium")
+    ax.set_title(f"net outflow $\\oint_{{\\partial V}} \\; j \\cdot n\\,dS$ = {flux:.4f}\n"
+                 f"$\\int_V \\; \\nabla \\cdot j\\,dz$ = {volume:.4f}", fontsize="medium")
     return ax.figure
 
 
