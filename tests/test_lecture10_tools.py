@@ -176,6 +176,20 @@ def test_animation_moves_the_points_along_their_paths_and_holds_the_end():
     assert len(list(animation.new_frame_seq())) == len(times) + 2
 
 
+def test_trajectory_animation_is_at_least_640_pixels_wide():
+    paths, log_p, times = toy_paths()
+    figure = animate_trajectories(paths, log_p, times)._fig
+    assert figure.get_size_inches()[0] * figure.dpi >= 640
+
+
+def test_tracked_paths_have_distinct_colours_far_from_each_other():
+    from matplotlib.colors import to_rgb
+    from course_lib.plotting.continuous import TRACKED_COLOURS
+    rgb = np.array([to_rgb(c) for c in TRACKED_COLOURS])
+    gaps = np.linalg.norm(rgb[:, None] - rgb[None], axis=2)[np.triu_indices(len(rgb), 1)]
+    assert len(set(TRACKED_COLOURS)) == len(TRACKED_COLOURS) and gaps.min() > 0.25
+
+
 def test_trajectory_explorer_picks_the_nearest_time():
     paths, log_p, times = toy_paths()
     explorer = trajectory_explorer(paths, log_p, times, data=paths[-1])
