@@ -139,7 +139,8 @@ class CNF(Flow):
             raise CourseValueError(f"{where}: noise must be 'gaussian' or 'rademacher', "
                                    f"got {noise!r}")
         if isinstance(n_probes, bool) or not isinstance(n_probes, int) or n_probes < 1:
-            raise CourseValueError(f"{where}: n_probes must be a positive integer, got {n_probes!r}")
+            raise CourseValueError(f"{where}: n_probes must be a positive integer, "
+                                   f"got {n_probes!r}")
         kinetic_energy = finite_float(kinetic_energy, "kinetic_energy", where)
         if kinetic_energy < 0:
             raise CourseValueError(f"{where}: kinetic_energy must be >= 0, got {kinetic_energy!r}")
