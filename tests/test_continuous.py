@@ -447,3 +447,29 @@ def test_flow_matching_needs_a_model_around_one_cnf():
 def test_density_paths_need_a_model():
     with pytest.raises(CourseValueError, match="it has the base density"):
         density_paths(random_cnf(), torch.zeros(2, 2, dtype=F64), [0.0, 1.0])
+
+
+# -- the grader's copy of a CNF model --------------------------------------------------------------
+
+def test_the_grader_rebuilds_a_cnf_model_from_its_architecture_and_state():
+    from course_lib.checks.plain import plain, unplain
+    torch.manual_seed(0)
+    model = models.cnf(2, hidden=12, n_hidden=2).double()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    data = plain(model)
+    assert data["__course_model__"]["flows"] == [
+        {"type": "CNF", "dim": 2, "hidden": 12, "layers": 2}]
+    rebuilt = unplain(data)
+    assert type(rebuilt) is NormalizingFlow and type(rebuilt.flows[0]) is CNF
+    x = torch.randn(5, 2, dtype=F64)
+    torch.testing.assert_close(rebuilt.log_prob(x), model.log_prob(x), atol=1e-12, rtol=0)
+
+
+def test_the_grader_refuses_a_bare_cnf_and_a_foreign_field():
+    from course_lib.checks.plain import NotPlain, plain
+    with pytest.raises(NotPlain, match="bare CNF, a flow without a base density"):
+        plain(models.cnf(2, hidden=4).flows[0])
+    with pytest.raises(NotPlain, match="rebuilds CNFs with the library's VectorField only"):
+        plain(NormalizingFlow(2, [CNF(nn.Identity(), dim=2)]))
