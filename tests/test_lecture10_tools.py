@@ -12,6 +12,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from course_lib.continuous import CNF, VectorField  # noqa: E402
+from course_lib.model import NormalizingFlow  # noqa: E402
 from course_lib.jacobian import jacobian  # noqa: E402
 from course_lib.plotting import (animate_trajectories, backprop_memory,  # noqa: E402
                                  hutchinson_variance_theory, plot_backprop_memory,
@@ -97,6 +98,17 @@ def test_backprop_memory_restores_the_solver_settings():
     cnf = small_cnf()
     backprop_memory(cnf, torch.zeros(4, 2, dtype=F64), [1])
     assert (cnf.method, cnf.options, cnf.adjoint) == ("dopri5", None, False)
+
+
+def test_backprop_memory_of_a_model_is_that_of_its_cnf_on_a_standard_normal():
+    x = torch.randn(8, 2, dtype=F64, generator=torch.Generator().manual_seed(2))
+    model = NormalizingFlow(2, [small_cnf()]).double()
+    assert backprop_memory(model, x, [1, 3]) == backprop_memory(small_cnf(), x, [1, 3])
+
+
+def test_backprop_memory_refuses_what_holds_no_cnf():
+    with pytest.raises(ValueError, match="expected a CNF or a NormalizingFlow"):
+        backprop_memory(torch.nn.Linear(2, 2), torch.zeros(4, 2), [1])
 
 
 def test_memory_plot_draws_one_line_per_method_in_megabytes():

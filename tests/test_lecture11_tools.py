@@ -42,7 +42,7 @@ def test_timed_loss_returns_the_wrapped_loss_and_records_it():
     loss = timed(model, x)
     assert loss.item() == pytest.approx(model.forward_kl(x).item(), rel=1e-12)
     assert loss.requires_grad
-    field = CNF(lambda t, z: torch.zeros_like(z), base=2).double()
+    field = NormalizingFlow(2, [CNF(lambda t, z: torch.zeros_like(z), dim=2)])
     timed_fm = TimedLoss(flow_matching_loss)
     torch.manual_seed(3)
     value = timed_fm(field, x).item()

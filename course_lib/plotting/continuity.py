@@ -15,7 +15,8 @@ from torch.distributions import Independent, Normal
 
 from ..continuity import (cell_centres, divergence_integral, gaussian_flux, outward_flux,
                           total_mass)
-from ..continuous import CNF
+from ..continuous import CNF, density_paths
+from ..model import NormalizingFlow
 from ..euler import euler_path
 from ..jacobian import divergence_exact
 from ..moving_density import SPIRAL, SPIRAL_MATRIX, SWIRL, MovingDensity, spiral_field, swirl_field
@@ -221,10 +222,10 @@ def plot_linear_field_1d(a: float = 0.5, *, times: Sequence[float] = (0.0, 0.5, 
     density_ax, log_ax = axes
     base = Independent(Normal(torch.zeros(1, dtype=torch.float64),
                               torch.ones(1, dtype=torch.float64)), 1)
-    flow = CNF(lambda t, z: a * z, base=base, rtol=1e-8, atol=1e-8)
+    flow = NormalizingFlow(base, [CNF(lambda t, z: a * z, dim=1, rtol=1e-8, atol=1e-8)])
     fine = np.linspace(0.0, 1.0, 21)
     z0 = torch.tensor(starts, dtype=torch.float64)[:, None]
-    z_t, log_p = flow.trajectory(z0, fine.tolist())
+    z_t, log_p = density_paths(flow, z0, fine.tolist())
     z_t, log_p = z_t[..., 0].numpy(), log_p.numpy()
     grid = np.linspace(-4.0, 4.0, 400)
     for t in times:

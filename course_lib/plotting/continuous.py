@@ -109,7 +109,7 @@ def plot_trajectories(paths, log_p, times: Sequence[float], index: int, *,
 
     Args:
         paths, log_p: ``z_t`` of shape ``(len(times), n, 2)`` and ``log p_t(z_t)`` of shape
-            ``(len(times), n)``, as returned by ``CNF.trajectory``.
+            ``(len(times), n)``, as returned by ``continuous.density_paths``.
         data: optional data samples, drawn in light grey underneath: where the points
             should arrive at ``t = 1``.
         norm: the colour scale of ``log p``; by default the 1% to 99% quantiles of ``log_p``

@@ -23,7 +23,7 @@ def path_explorer(paths: dict, times: Sequence[float], *, data=None, tracked: in
 
     Args:
         paths: title -> ``(z_t, log_p)`` of shapes ``(len(times), n, 2)`` and
-            ``(len(times), n)``, e.g. from ``CNF.trajectory``.
+            ``(len(times), n)``, e.g. from ``continuous.density_paths``.
         data: optional data samples, drawn in light grey in every panel.
 
     Moving the slider only picks one of ``times``; nothing is integrated.
