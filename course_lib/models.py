@@ -1,4 +1,4 @@
-"""Ready-to-train models: each builder returns a ``NormalizingFlow`` (or a CNF) whose
+"""Ready-to-train models: each builder returns a ``NormalizingFlow`` whose
 defaults are the ones the lectures and the benchmark use."""
 from __future__ import annotations
 
@@ -165,13 +165,15 @@ def nsf(dim: int, n_layers: int = 4, hidden: int = 64, bins: int = 8,
     return NormalizingFlow(dim, [*layers, F.Inverse(F.RQSpline(dim, bins, tail_bound))])
 
 
-def cnf(dim: int, hidden: int = 64, n_hidden: int = 3, **options):
-    """A continuous normalizing flow on a standard normal: a ``VectorField`` (``n_hidden``
-    SiLU layers of width ``hidden``, time fed to every layer) integrated with dopri5.
+def cnf(dim: int, hidden: int = 64, n_hidden: int = 3, **options) -> NormalizingFlow:
+    """A continuous normalizing flow on a standard normal: ``NormalizingFlow(dim, [CNF(...)])``
+    with a ``VectorField`` (``n_hidden`` SiLU layers of width ``hidden``, time fed to every
+    layer) integrated with dopri5.
 
-    ``options`` go to ``CNF`` (``trace="hutchinson"``, ``rtol``, ``kinetic_energy``, ...).
-    Train it with ``fit(model, data, loss_fn=flow_matching_loss)`` or, FFJORD-style, by
-    maximum likelihood with ``fit(model, data)``.
+    ``options`` go to ``CNF`` (``trace="hutchinson"``, ``rtol``, ``kinetic_energy``, ...); the
+    CNF is ``model.flows[0]``. Train it with ``fit(model, data, loss_fn=flow_matching_loss)``
+    or, FFJORD-style, by maximum likelihood with ``fit(model, data)`` (which adds the
+    kinetic-energy penalty when ``kinetic_energy > 0``).
     """
     from .continuous import CNF, VectorField
-    return CNF(VectorField(dim, hidden, n_hidden), **options)
+    return NormalizingFlow(dim, [CNF(VectorField(dim, hidden, n_hidden), **options)])
