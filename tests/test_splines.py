@@ -280,7 +280,7 @@ def test_bad_spline_flow_arguments_are_refused(make, message):
 # Just below its top knot the slope is about e^-17, so a float32 output keeps little of the
 # input; the inverse must still return the point of that bin that maps to the output. Solved
 # from the bin's lower knot, the quadratic's coefficients (terms of 0.07 whose difference is
-# 2e-6) kept 3 digits, the root came out as 1.009 instead of 0.99998, and the inverse returned
+# 2e-6) kept 3 digits, the root came out as 1.009 instead of 0.8705, and the inverse returned
 # 1.029: outside the bin and the bound, where the forward map is the identity.
 FLAT_SIZES = [[0.002, 0.002, 1.994, 0.002], [0.002, 0.002, 0.0020000196527689695, 1.994]]
 FLAT_SLOPES = [1e-3, 35.82905960083008, 0.0030549918301403522]

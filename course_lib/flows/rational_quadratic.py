@@ -156,9 +156,9 @@ def spline(x: Tensor, sizes: Tensor, derivatives: Tensor, bound: float,
         # u = 1 - xi, the bin has the same form with the knot slopes swapped:
         # y^{k+1} - y = h [s u^2 + delta_{k+1} u (1 - u)] / D. From the lower knot near
         # the upper one, a = h (s - delta_k) + (y - y^k) c_2 and b subtract two nearly equal
-        # numbers (in float32 a root 1.009 for a point whose root is 0.9997); from the
-        # nearer knot the distance r <= h / 2 is exact and the root is found as accurately
-        # as the point allows. The root is then kept in [0, 1]: the point returned lies in
+        # numbers (in float32 a root 1.009 for a point whose root is 0.8705); from the
+        # nearer knot the distance r <= h / 2 is a difference of close numbers, exact, and
+        # the coefficients carry no cancellation. The root is then kept in [0, 1]: the point returned lies in
         # the bin that was searched, where the forward map agrees with this one.
         dy, dy_top = t - y_k, y_k1 - t
         upper = dy > dy_top
