@@ -13,7 +13,7 @@ import course_lib
 from course_lib import models
 from course_lib.flows import Affine
 from course_lib.model import NormalizingFlow, dtype_device
-from course_lib.training import _adam, fit
+from course_lib.training import adam, fit
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 META = torch.device("meta")
@@ -77,9 +77,9 @@ def test_fused_adam_only_where_torch_has_the_kernel():
         cpu_has_kernel = True
     except RuntimeError:
         cpu_has_kernel = False
-    cpu = _adam(NormalizingFlow(2, [Affine(2)]), 1e-3)
+    cpu = adam(NormalizingFlow(2, [Affine(2)]), 1e-3)
     assert bool(cpu.defaults.get("fused")) == cpu_has_kernel
-    meta = _adam(NormalizingFlow(2, [Affine(2)]).to(META), 1e-3)
+    meta = adam(NormalizingFlow(2, [Affine(2)]).to(META), 1e-3)
     assert not meta.defaults.get("fused")
 
 

@@ -185,7 +185,7 @@ def test_nsf_starts_as_a_standard_normal():
 
 def test_nsf_density_integrates_to_one():
     torch.manual_seed(0)
-    model = perturbed(nsf(2, n_layers=2, hidden=16, tail_bound=3.0).double(), scale=0.02)
+    model = perturbed(nsf(2, n_layers=2, hidden=16, tail_bound=3.0).double(), scale=0.05)
     t = torch.linspace(-7, 7, 301)
     xx, yy = torch.meshgrid(t, t, indexing="ij")
     points = torch.stack([xx.flatten(), yy.flatten()], 1)
