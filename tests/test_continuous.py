@@ -153,6 +153,16 @@ def test_a_cnf_composes_with_other_flows():
     torch.testing.assert_close(model.log_prob(x), expected, atol=1e-7, rtol=0)
 
 
+def test_a_cnf_in_torchs_transformed_distribution_gives_the_models_density():
+    from torch.distributions import Independent, Normal, TransformedDistribution
+    from course_lib.transforms import as_transform
+    cnf = random_cnf(**TIGHT)
+    standard = Independent(Normal(torch.zeros(2, dtype=F64), torch.ones(2, dtype=F64)), 1)
+    torchs = TransformedDistribution(standard, [as_transform(cnf)])
+    x = torch.randn(2, 3, 2, dtype=F64)
+    torch.testing.assert_close(torchs.log_prob(x), model_of(cnf).log_prob(x), atol=1e-12, rtol=0)
+
+
 def test_adjoint_and_direct_gradients_agree():
     x = torch.randn(6, 2, dtype=F64)
     grads = []
