@@ -261,6 +261,17 @@ def test_fit_by_maximum_likelihood_includes_the_penalty():
     assert losses[0] == pytest.approx(nll.mean().item() + 2.0 * 1.0, abs=1e-9)  # |c|^2 = 1
 
 
+def test_evaluation_without_gradients_leaves_the_penalty_out_of_the_solve():
+    x = torch.randn(6, 2, dtype=F64)
+    weighted = model_of(random_cnf(kinetic_energy=0.3))
+    plain = model_of(random_cnf())
+    with torch.no_grad():
+        torch.testing.assert_close(weighted.log_prob(x), plain.log_prob(x), atol=0, rtol=0)
+    assert weighted.flows[0].last_kinetic_energy is None
+    weighted.log_prob(x)
+    assert weighted.flows[0].last_kinetic_energy.shape == (6,)
+
+
 def test_without_a_weight_there_is_no_penalty():
     model = model_of(random_cnf(**TIGHT))
     x = torch.randn(4, 2, dtype=F64)
