@@ -101,17 +101,19 @@ class CNF(Flow):
         method, rtol, atol, options: passed to ``torchdiffeq.odeint``.
         adjoint: backpropagate with the adjoint method (memory independent of the steps).
         kinetic_energy: weight ``lambda`` of the penalty ``lambda * mean(int_0^1 |f|^2 dt)``.
-            When it is positive every solve also integrates ``|f|^2`` and stores it per sample
-            in :attr:`last_kinetic_energy`; :meth:`regulariser` turns the last one into the
-            penalty, which ``NormalizingFlow.forward_kl`` adds to the negative log-likelihood.
-            (The extra state also enters the adaptive solver's error control.)
+            When it is positive, every solve made while gradients are recorded (training)
+            also integrates ``|f|^2`` and stores it per sample in :attr:`last_kinetic_energy`;
+            :meth:`regulariser` turns the last one into the penalty, which
+            ``NormalizingFlow.forward_kl`` adds to the negative log-likelihood. (That extra
+            state also enters the adaptive solver's error control; solves under
+            ``torch.no_grad()`` leave it out.)
         dim: the dimension of ``z``; may be left out when ``vector_field`` has a ``dim``
             attribute (as :class:`VectorField` does).
 
     Attributes:
         last_kinetic_energy: ``int_0^1 |f(t, z_t)|^2 dt`` per sample of the last ``forward`` or
-            ``inverse`` call (with its graph), or ``None`` before the first one or when
-            ``kinetic_energy == 0``.
+            ``inverse`` call (with its graph), or ``None`` before the first one, after one
+            under ``torch.no_grad()``, or when ``kinetic_energy == 0``.
     """
 
     def __init__(self, vector_field: Callable[[Tensor, Tensor], Tensor], trace: str = "exact",
@@ -175,7 +177,8 @@ class CNF(Flow):
         return dz
 
     def _dynamics(self, t: Tensor, y: Tensor, eps: Tensor | None) -> Tensor:
-        """``d/dt [z, l, E] = [f, -div f, |f|^2]`` (``E`` only when regularising)."""
+        """``d/dt [z, l, E] = [f, -div f, |f|^2]`` (``E`` only when regularising a training
+        solve)."""
         build_graph = torch.is_grad_enabled()  # only when training through the solve
         z = y[:, :self.dim]
         with torch.enable_grad():
@@ -194,13 +197,12 @@ class CNF(Flow):
             columns.append(dz.pow(2).sum(dim=1, keepdim=True))
         return torch.cat(columns, dim=1)
 
-    def _integrate(self, z: Tensor, times: Sequence[float]) -> Tensor:
+    def _integrate(self, z: Tensor, times: Sequence[float], kinetic: bool = False) -> Tensor:
         """Solve from ``times[0]`` with ``y = [z, 0(, 0)]``; returns ``y`` at every time."""
         eps = None
         if self.trace == "hutchinson":  # drawn once, fixed for the whole solve
             eps = probes(z.shape, self.noise, self.n_probes, z.dtype, device=z.device)
-        extra = 2 if self.kinetic_energy > 0 else 1
-        y0 = torch.cat([z, z.new_zeros(len(z), extra)], dim=1)
+        y0 = torch.cat([z, z.new_zeros(len(z), 2 if kinetic else 1)], dim=1)
         return self._solve(lambda t, y: self._dynamics(t, y, eps), y0, times)
 
     def _solve(self, func: Callable, y0: Tensor, times: Sequence[float]) -> Tensor:
@@ -218,14 +220,14 @@ class CNF(Flow):
 
     # -- the two directions --------------------------------------------------------------------
     def _map(self, u: Tensor, start: float, end: float) -> tuple[Tensor, Tensor]:
+        # the penalty is for training: solved for only while gradients are recorded
+        kinetic = self.kinetic_energy > 0 and torch.is_grad_enabled()
         if u.shape[0] == 0:  # nothing to solve for (and an empty state upsets the solver)
-            self.last_kinetic_energy = None if self.kinetic_energy == 0 else u.new_zeros(0)
+            self.last_kinetic_energy = u.new_zeros(0) if kinetic else None
             return u.clone(), u.new_zeros(0)
-        y = self._integrate(u, [start, end])[-1]
-        if self.kinetic_energy > 0:  # integrated from `start` to `end`: sign by direction
-            self.last_kinetic_energy = (end - start) * y[:, self.dim + 1]
-        else:
-            self.last_kinetic_energy = None
+        y = self._integrate(u, [start, end], kinetic)[-1]
+        # integrated from `start` to `end`: the sign follows the direction
+        self.last_kinetic_energy = (end - start) * y[:, self.dim + 1] if kinetic else None
         # y[:, dim] = int_start^end -div f dt: forward -int_0^1 div, inverse +int_0^1 div; the
         # log-determinant of the map is its negative in both directions
         return y[:, :self.dim], -y[:, self.dim]

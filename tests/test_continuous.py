@@ -153,6 +153,16 @@ def test_a_cnf_composes_with_other_flows():
     torch.testing.assert_close(model.log_prob(x), expected, atol=1e-7, rtol=0)
 
 
+def test_a_cnf_in_torchs_transformed_distribution_gives_the_models_density():
+    from torch.distributions import Independent, Normal, TransformedDistribution
+    from course_lib.transforms import as_transform
+    cnf = random_cnf(**TIGHT)
+    standard = Independent(Normal(torch.zeros(2, dtype=F64), torch.ones(2, dtype=F64)), 1)
+    torchs = TransformedDistribution(standard, [as_transform(cnf)])
+    x = torch.randn(2, 3, 2, dtype=F64)
+    torch.testing.assert_close(torchs.log_prob(x), model_of(cnf).log_prob(x), atol=1e-12, rtol=0)
+
+
 def test_adjoint_and_direct_gradients_agree():
     x = torch.randn(6, 2, dtype=F64)
     grads = []
@@ -249,6 +259,17 @@ def test_fit_by_maximum_likelihood_includes_the_penalty():
     nll = -MultivariateNormal(torch.tensor(c, dtype=F64), torch.eye(2, dtype=F64)).log_prob(x)
     losses = fit(model, lambda n: x, steps=1, batch_size=64, progress=False)
     assert losses[0] == pytest.approx(nll.mean().item() + 2.0 * 1.0, abs=1e-9)  # |c|^2 = 1
+
+
+def test_evaluation_without_gradients_leaves_the_penalty_out_of_the_solve():
+    x = torch.randn(6, 2, dtype=F64)
+    weighted = model_of(random_cnf(kinetic_energy=0.3))
+    plain = model_of(random_cnf())
+    with torch.no_grad():
+        torch.testing.assert_close(weighted.log_prob(x), plain.log_prob(x), atol=0, rtol=0)
+    assert weighted.flows[0].last_kinetic_energy is None
+    weighted.log_prob(x)
+    assert weighted.flows[0].last_kinetic_energy.shape == (6,)
 
 
 def test_without_a_weight_there_is_no_penalty():
