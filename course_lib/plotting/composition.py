@@ -142,4 +142,9 @@ def plot_model_and_target(model: torch.nn.Module, xlim: tuple[float, float],
         axes[0].set_title(titles[0] if titles else f"data ({len(points)} samples)")
     plot_density_2d(model.log_prob, xlim, ylim, ax=axes[1], resolution=resolution, dtype=dtype,
                     title=titles[1] if titles else "model density $p_X(x)$")
+    # one colour scale for both panels, so equal colours mean equal densities
+    meshes = [ax.collections[0] for ax in axes[:2]]
+    top = max(float(np.nanmax(np.ma.filled(m.get_array(), np.nan))) for m in meshes)
+    for mesh in meshes:
+        mesh.set_clim(0.0, top)
     return axes[0].figure
