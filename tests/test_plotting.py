@@ -168,3 +168,11 @@ def test_pushed_density_leaves_room_for_the_legend_above_a_flat_histogram():
     legend = ax.get_legend().get_window_extent(ax.figure.canvas.get_renderer())
     highest_bar = ax.transData.transform((0, max(bars, 1 / 3)))[1]
     assert legend.y0 > highest_bar
+
+
+def test_a_negative_curve_drawn_afterwards_stays_in_view():
+    grid = np.linspace(-4, 4, 201)
+    ax = plot_pushed_density(normal_samples(2000), grid, stats.norm.pdf(grid)).axes[0]
+    assert ax.get_ylim()[0] == 0
+    ax.plot(grid, -stats.norm.pdf(grid))
+    assert ax.get_ylim()[0] < -stats.norm.pdf(0)
