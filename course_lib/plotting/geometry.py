@@ -211,7 +211,7 @@ def _draw_deformation(ax: Axes, nodes, images, jacobians, t: float):
     if bool((det <= 0).any()):
         # folded cells lie under other cells of the image; draw them again on top
         ax.pcolormesh(moved[..., 0], moved[..., 1], np.ma.masked_greater(det, 0),
-                      cmap=FOLD_CMAP, shading="flat", **EDGE_STYLE)
+                      cmap=FOLD_CMAP, shading="flat", edgecolors="none")
     return mesh
 
 
