@@ -250,3 +250,9 @@ def test_model_and_target_share_one_colour_scale():
     assert len(limits) == 1
     (low, high), = limits
     assert low == 0 and high == pytest.approx(density_mesh(figure.axes[1]).max())
+
+
+def test_animation_is_at_least_640_pixels_wide_by_default():
+    animation = animate_layers(moved_stack(), torch.randn(20, 2), frames_per_layer=1)
+    width, _ = animation._fig.get_size_inches() * animation._fig.dpi
+    assert width >= 640

@@ -40,7 +40,7 @@ def _window(points: np.ndarray, quantile: float = 0.995, margin: float = 0.1):
 
 def animate_layers(flow: torch.nn.Module, z: torch.Tensor, *, frames_per_layer: int = 5,
                    xlim: tuple[float, float] | None = None,
-                   ylim: tuple[float, float] | None = None, figsize=(4.0, 4.0), dpi: int = 60,
+                   ylim: tuple[float, float] | None = None, figsize=(6.6, 6.6), dpi: int = 100,
                    interval: int = 120, ax: Axes | None = None) -> FuncAnimation:
     """Samples of the base passing through a stack, one layer after the other.
 
