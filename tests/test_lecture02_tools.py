@@ -160,3 +160,25 @@ def test_invertibility_explorer_reports_a_fold_once_k_passes_one():
     assert "no fold" in explorer.figure.axes[0].get_title()
     explorer.controls["k"].value = 1.3
     assert "folds" in explorer.figure.axes[0].get_title()
+
+
+def test_grid_animation_is_at_least_640_pixels_wide_by_default():
+    animation = plotting.animate_grid_deformation(wave, cells=4, frames=2)
+    width, _ = animation._fig.get_size_inches() * animation._fig.dpi
+    assert width >= 640
+
+
+def test_grid_lines_are_thin_and_translucent_so_cell_colours_show():
+    ax = plotting.plot_grid_deformation(lambda z: wave(z, 1.3), cells=8).axes[0]
+    assert len(ax.collections) == 2                  # the cells, and the folded ones on top
+    for mesh in ax.collections:
+        edges = np.asarray(mesh.get_edgecolor()).reshape(-1, 4)
+        if len(edges):                                # edges drawn: thin and translucent
+            assert (edges[:, 3] <= 0.5).all()
+            assert np.all(np.asarray(mesh.get_linewidth()) <= 0.3)
+
+
+def test_matrix_explorer_sliders_start_strictly_inside_their_range():
+    explorer = widgets.matrix_explorer()
+    for name, slider in explorer.controls.items():
+        assert slider.min < slider.value < slider.max, name

@@ -239,3 +239,20 @@ def test_explorer_rejects_an_unknown_kind_or_too_many_layers():
         stack_explorer("spline")
     with pytest.raises(ValueError, match="max_layers"):
         stack_explorer("planar", max_layers=len(PLANAR_LAYERS) + 1)
+
+
+def test_model_and_target_share_one_colour_scale():
+    model = NormalizingFlow(2, [Affine(2, scale=0.5)])          # peak 4 times the target's
+    figure = plot_model_and_target(model, (-3, 3), (-3, 3), resolution=61,
+                                   log_target=lambda x: -0.5 * (x ** 2).sum(1))
+    meshes = [[c for c in ax.collections if isinstance(c, QuadMesh)][0] for ax in figure.axes[:2]]
+    limits = {m.get_clim() for m in meshes}
+    assert len(limits) == 1
+    (low, high), = limits
+    assert low == 0 and high == pytest.approx(density_mesh(figure.axes[1]).max())
+
+
+def test_animation_is_at_least_640_pixels_wide_by_default():
+    animation = animate_layers(moved_stack(), torch.randn(20, 2), frames_per_layer=1)
+    width, _ = animation._fig.get_size_inches() * animation._fig.dpi
+    assert width >= 640

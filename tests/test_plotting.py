@@ -154,3 +154,25 @@ def test_density_2d_of_a_model_shows_zero_outside_its_support():
     fig = plot_density_2d(model.log_prob, (-0.5, 2.5), (-0.5, 1.5), resolution=61)
     (mesh,) = [c for c in fig.axes[0].collections if isinstance(c, QuadMesh)]
     assert set(np.unique(np.asarray(mesh.get_array()))) == {0.0, 0.5}
+
+
+def test_pushed_density_leaves_room_for_the_legend_above_a_flat_histogram():
+    samples = np.random.default_rng(0).uniform(1, 4, size=20_000)
+    grid = np.linspace(0, 5, 501)
+    density = np.where((grid >= 1) & (grid <= 4), 1 / 3, 0.0)
+    ax = plot_pushed_density(samples, grid, density).axes[0]
+    (bars,) = ax.patches                      # one StepPatch: the histogram
+    bars = float(bars.get_data().values.max())
+    top = ax.get_ylim()[1]
+    assert top >= 1.25 * max(bars, 1 / 3)
+    legend = ax.get_legend().get_window_extent(ax.figure.canvas.get_renderer())
+    highest_bar = ax.transData.transform((0, max(bars, 1 / 3)))[1]
+    assert legend.y0 > highest_bar
+
+
+def test_a_negative_curve_drawn_afterwards_stays_in_view():
+    grid = np.linspace(-4, 4, 201)
+    ax = plot_pushed_density(normal_samples(2000), grid, stats.norm.pdf(grid)).axes[0]
+    assert ax.get_ylim()[0] == 0
+    ax.plot(grid, -stats.norm.pdf(grid))
+    assert ax.get_ylim()[0] < -stats.norm.pdf(0)

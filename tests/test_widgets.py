@@ -44,7 +44,7 @@ def expected_density(kind, a, b, x):
 def test_explorer_offers_sliders_for_a_and_b_and_a_choice_of_map(explorer):
     a, b = explorer.controls["a"], explorer.controls["b"]
     assert (a.min, a.max, a.value) == (-3.0, 3.0, 2.0)
-    assert (b.min, b.max, b.value) == (-3.0, 3.0, 3.0)
+    assert (b.min, b.max, b.value) == (-5.0, 5.0, 3.0)
     assert set(explorer.controls["kind"].options[i][1] for i in range(3)) == {"affine", "exp",
                                                                                "sigmoid"}
 
@@ -155,3 +155,19 @@ def test_quiz_static_copy_hides_the_answer_in_a_details_block():
 def test_quiz_needs_one_explanation_per_option():
     with pytest.raises(ValueError, match="one explanation per option"):
         MultipleChoice("?", ["x", "y"], answer=0, explanations=["only one"])
+
+
+@pytest.mark.parametrize("a", [0.25, 1.0, 2.0, 3.0])
+def test_stretch_explorer_y_axis_fits_the_taller_curve(a):
+    explorer = stretch_explorer()
+    explorer.controls["a"].value = a
+    ax = explorer.figure.axes[0]
+    tallest = max(stats.norm.pdf(0.0), stats.norm(0, a).pdf(0.0))
+    bottom, top = ax.get_ylim()
+    assert bottom == 0 and tallest < top < 1.3 * tallest
+
+
+def test_explorer_sliders_start_strictly_inside_their_range(explorer):
+    for name in ("a", "b"):
+        slider = explorer.controls[name]
+        assert slider.min < slider.value < slider.max, name

@@ -37,6 +37,9 @@ def plot_pushed_density(samples, grid, density, *, ax: Axes | None = None, bins:
               **SAMPLE_STYLE)
     ax.plot(grid, density, label=label, **DENSITY_STYLE)
     ax.set_xlim(grid[0], grid[-1])
+    # room above the tallest bar or curve for the legend, so it never covers the histogram;
+    # the bars' baseline keeps the bottom at 0 until something negative is drawn
+    ax.margins(y=0.3)
     ax.set_xlabel("$x$")
     ax.set_ylabel("density")
     if title:

@@ -40,7 +40,7 @@ def _window(points: np.ndarray, quantile: float = 0.995, margin: float = 0.1):
 
 def animate_layers(flow: torch.nn.Module, z: torch.Tensor, *, frames_per_layer: int = 5,
                    xlim: tuple[float, float] | None = None,
-                   ylim: tuple[float, float] | None = None, figsize=(4.0, 4.0), dpi: int = 60,
+                   ylim: tuple[float, float] | None = None, figsize=(6.6, 6.6), dpi: int = 100,
                    interval: int = 120, ax: Axes | None = None) -> FuncAnimation:
     """Samples of the base passing through a stack, one layer after the other.
 
@@ -142,4 +142,9 @@ def plot_model_and_target(model: torch.nn.Module, xlim: tuple[float, float],
         axes[0].set_title(titles[0] if titles else f"data ({len(points)} samples)")
     plot_density_2d(model.log_prob, xlim, ylim, ax=axes[1], resolution=resolution, dtype=dtype,
                     title=titles[1] if titles else "model density $p_X(x)$")
+    # one colour scale for both panels, so equal colours mean equal densities
+    meshes = [ax.collections[0] for ax in axes[:2]]
+    top = max(float(np.nanmax(np.ma.filled(m.get_array(), np.nan))) for m in meshes)
+    for mesh in meshes:
+        mesh.set_clim(0.0, top)
     return axes[0].figure

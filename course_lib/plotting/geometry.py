@@ -25,6 +25,9 @@ __all__ = ["DET_CMAP", "DET_NORM", "FOLD_CMAP", "animate_grid_deformation", "ima
 
 #: cells coloured by ``log10|det J|``: blue where ``f`` compresses, red where it expands;
 #: dark grey where ``det J <= 0`` (the map folds there and is not invertible).
+#: The cell edges are thin and translucent, so they outline the cells without hiding
+#: the colour of the thin, compressed ones.
+EDGE_STYLE = {"edgecolors": (0.0, 0.0, 0.0, 0.3), "linewidth": 0.2}
 DET_CMAP = plt.get_cmap("RdBu_r").with_extremes(bad="0.25")
 DET_NORM = colors.Normalize(vmin=-1.0, vmax=1.0)
 FOLD_CMAP = colors.ListedColormap(["0.25"])
@@ -204,11 +207,11 @@ def _draw_deformation(ax: Axes, nodes, images, jacobians, t: float):
     det = np.linalg.det((1 - t) * np.eye(2) + t * jacobians)
     log_det = np.ma.log10(np.ma.masked_less_equal(det, 0))
     mesh = ax.pcolormesh(moved[..., 0], moved[..., 1], log_det, cmap=DET_CMAP, norm=DET_NORM,
-                         edgecolors="black", linewidth=0.25, shading="flat")
+                         shading="flat", **EDGE_STYLE)
     if bool((det <= 0).any()):
         # folded cells lie under other cells of the image; draw them again on top
         ax.pcolormesh(moved[..., 0], moved[..., 1], np.ma.masked_greater(det, 0),
-                      cmap=FOLD_CMAP, edgecolors="black", linewidth=0.25, shading="flat")
+                      cmap=FOLD_CMAP, shading="flat", edgecolors="none")
     return mesh
 
 
@@ -239,7 +242,7 @@ def plot_grid_deformation(f: Callable, *, lim: float = 3.0, cells: int = 24, t: 
 
 
 def animate_grid_deformation(f: Callable, *, lim: float = 3.0, cells: int = 20,
-                             frames: int = 13, figsize=(4.4, 3.8), dpi: int = 72):
+                             frames: int = 13, figsize=(7.2, 5.8), dpi: int = 100):
     """A ``FuncAnimation`` of the grid moving from ``z`` (``t = 0``) to ``f(z)`` (``t = 1``)
     along ``(1 - t) z + t f(z)``, coloured as in :func:`plot_grid_deformation`.
 

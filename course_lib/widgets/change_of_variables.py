@@ -83,7 +83,7 @@ def change_of_variables_explorer(samples: int = 20_000, seed: int = 0) -> Figure
         "kind": widgets.Dropdown(options=[(f"{k}: {v}", k) for k, v in MAPS.items()],
                                  value="affine", description="map"),
         "a": _slider("a", 2.0, -3.0, 3.0, 0.1),
-        "b": _slider("b", 3.0, -3.0, 3.0, 0.1),
+        "b": _slider("b", 3.0, -5.0, 5.0, 0.1),
         "drop_absolute_value": widgets.Checkbox(value=False, description="drop |.|"),
     }
     return FigureExplorer(controls, lambda figure, **values: _draw_change_of_variables(

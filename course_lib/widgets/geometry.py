@@ -23,7 +23,7 @@ def matrix_explorer(a: float = 3.0, b: float = 1.0, c: float = 0.0,
         plot_linear_map(J, ax=left)
         plot_pushed_gaussian(J, ax=right)
 
-    controls = {name: _slider(name, value, -3.0, 3.0, 0.1)
+    controls = {name: _slider(name, value, -4.0, 4.0, 0.1)
                 for name, value in zip("abcd", (a, b, c, d))}
     return FigureExplorer(controls, draw, figsize=(9.5, 4.3))
 

@@ -29,7 +29,8 @@ def stretch_explorer() -> FigureExplorer:
         area = np.trapezoid(pushed, grid)
         ax.set_title(f"peak height {pushed.max():.3f}, area under the curve {area:.3f}")
         ax.set_xlim(grid[0], grid[-1])
-        ax.set_ylim(0, 1.7)
+        # the y-axis follows the taller of the two curves, so neither is cut off or flattened
+        ax.set_ylim(0, 1.15 * max(pushed.max(), base.max()))
         ax.set_xlabel("$x$")
         ax.legend(loc="upper right", fontsize="small")
 
