@@ -11,13 +11,22 @@ from . import flows as F
 from .flows.nets import first_linear, spread_hinges
 
 
-def maf(dim: int, n_layers: int = 5, hidden: int = 64, n_hidden: int = 2) -> NormalizingFlow:
+def maf(dim: int, n_layers: int = 5, hidden: int = 64, n_hidden: int = 2,
+        activation: type[torch.nn.Module] = torch.nn.SiLU,
+        hinge_gain: float | None = None) -> NormalizingFlow:
     """A masked autoregressive flow for density estimation: ``n_layers`` MAF layers on a
     standard normal, each with a MADE of ``n_hidden`` layers of width ``hidden``.
 
     The orders alternate between ``0, ..., d-1`` and its reverse, so the variable that
     is conditioned on nothing in one layer is conditioned on everything in the next.
     ``log_prob`` is one MADE pass per layer; ``sample`` needs ``d`` per layer.
+
+    ``activation`` is the MADEs' hidden activation. With ``hinge_gain`` set, the first
+    masked layer of every MADE puts its hinges at random points of ``[-3, 3]`` with weights
+    scaled by ``hinge_gain`` (``spread_hinges``), the conditioner design of ``realnvp``:
+    with ``activation=torch.nn.LeakyReLU, hinge_gain=8.0``, gradient clipping and a cosine
+    schedule, five layers fit two moons in 800 steps (lecture 06), where the smooth default
+    leaves one broad band.
     """
     if isinstance(n_layers, bool) or not isinstance(n_layers, int) or n_layers < 1:
         raise ValueError(f"maf: n_layers must be a positive integer, got {n_layers!r}")
@@ -26,9 +35,12 @@ def maf(dim: int, n_layers: int = 5, hidden: int = 64, n_hidden: int = 2) -> Nor
     if isinstance(n_hidden, bool) or not isinstance(n_hidden, int) or n_hidden < 1:
         raise ValueError(f"maf: n_hidden must be a positive integer, got {n_hidden!r}")
     reversed_order = torch.arange(dim - 1, -1, -1) if isinstance(dim, int) and dim > 0 else None
-    layers = [F.MAF(dim, hidden=(hidden,) * n_hidden,
+    layers = [F.MAF(dim, hidden=(hidden,) * n_hidden, activation=activation,
                     order="sequential" if k % 2 == 0 else reversed_order)
               for k in range(n_layers)]
+    if hinge_gain is not None:
+        for layer in layers:
+            spread_hinges(first_linear(layer.made), spread=3.0, gain=hinge_gain)
     return NormalizingFlow(dim, layers)
 
 

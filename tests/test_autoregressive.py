@@ -197,3 +197,25 @@ def test_made_refuses_wrong_input_shape():
 def test_maf_builder_refuses_bad_sizes(kwargs):
     with pytest.raises(ValueError, match="must be a positive integer"):
         models.maf(2, **kwargs)
+
+
+def test_maf_builder_spreads_the_hinges_of_every_first_masked_layer():
+    torch.manual_seed(3)
+    plain = models.maf(3, n_layers=2, hidden=16, activation=torch.nn.LeakyReLU)
+    torch.manual_seed(3)
+    spread = models.maf(3, n_layers=2, hidden=16, activation=torch.nn.LeakyReLU, hinge_gain=8.0)
+    for before, after in zip(plain.flows, spread.flows):
+        assert any(isinstance(m, torch.nn.LeakyReLU) for m in after.made.modules())
+        first_before, first_after = before.made.net[0], after.made.net[0]
+        torch.testing.assert_close(first_after.weight, 8.0 * first_before.weight)
+        # unit k's hinge w_k . (u - c_k) = 0 passes through a point c_k of [-3, 3]^d:
+        # |bias_k| = |w_k . c_k| <= 3 sum_j |w_kj| over the inputs the mask keeps
+        kept = (first_after.weight * first_after.mask).abs().sum(dim=1)
+        assert bool((first_after.bias.abs() <= 3 * kept + 1e-6).all())
+        assert not torch.allclose(first_after.bias, first_before.bias)
+        assert torch.equal(after.made.masks[0], before.made.masks[0])
+    x = torch.randn(6, 3)
+    torch.testing.assert_close(spread.log_prob(x), spread.base.log_prob(x))   # still the identity
+    z = torch.randn(1, 3, dtype=torch.float64)
+    layer = moved(spread.flows[0].double(), scale=0.3)
+    assert bool((jacobian(layer, z)[0].triu(1) == 0).all())

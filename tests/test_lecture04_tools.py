@@ -252,3 +252,39 @@ def test_choosing_the_first_coordinate_leaves_the_second_unmoved(explorer):
     moved_x = moved_samples(explorer)
     np.testing.assert_allclose(moved_x[:, 1], z[:, 1], atol=0)
     assert not np.allclose(moved_x[:, 0], z[:, 0])
+
+
+def test_nearest_moon_measures_the_distance_to_each_half_circle():
+    """Points placed at a known offset from a known point of each centre line (an oracle
+    written from the data set's recipe), and points beyond the tips, nearer to an end."""
+    from course_lib import datasets
+    moons = datasets.get("two_moons")
+    t = torch.linspace(0.05, np.pi - 0.05, 7, dtype=torch.float64)
+    offsets = torch.tensor([-0.25, -0.1, 0.0, 0.1, 0.2, 0.05, -0.15], dtype=torch.float64)
+    for moon, (centre, side) in enumerate((((-1.0, -0.5), 1.0), ((1.0, 0.5), -1.0))):
+        radius = 2 + offsets
+        points = torch.stack([centre[0] + radius * t.cos(), centre[1] + side * radius * t.sin()], 1)
+        distance, which = moons.nearest_moon(points)
+        assert torch.allclose(distance, offsets.abs(), atol=1e-12)
+        assert (which == moon).all()
+    beyond_tip = torch.tensor([[-3.0, -0.9], [3.0, 0.9]], dtype=torch.float64)   # below / above a tip
+    distance, which = moons.nearest_moon(beyond_tip)
+    assert torch.allclose(distance, torch.tensor([0.4, 0.4], dtype=torch.float64), atol=1e-12)
+    assert which.tolist() == [0, 1]
+
+
+def test_nearly_all_of_the_data_lie_within_three_noise_deviations_of_a_moon():
+    from course_lib import datasets
+    moons = datasets.get("two_moons")
+    x = moons.sample(20000, generator=torch.Generator().manual_seed(0))
+    distance, which = moons.nearest_moon(x)
+    assert (distance < 0.3).double().mean() > 0.99
+    assert abs((which == 0).double().mean() - 0.5) < 0.02
+    gaussian = torch.randn(20000, 2, generator=torch.Generator().manual_seed(1))
+    assert (moons.nearest_moon(gaussian)[0] < 0.3).double().mean() < 0.5
+
+
+def test_nearest_moon_refuses_points_of_the_wrong_shape():
+    from course_lib import datasets
+    with pytest.raises(ValueError, match="two_moons.nearest_moon: expected shape"):
+        datasets.get("two_moons").nearest_moon(torch.zeros(3, 3))

@@ -202,13 +202,25 @@ def title(explorer) -> str:
     return explorer.figure._suptitle.get_text()
 
 
-def test_explorer_starts_at_the_chapter_example():
+def test_explorer_starts_at_the_worked_example_with_the_channels_mixed():
     explorer = channel_mixing_explorer()
+    angles = [explorer.controls[f"angle_{k}"].value for k in (1, 2, 3)]
+    assert all(angle != 0 for angle in angles)
+    assert title(explorer).endswith("= 1024 × (-0.2231) = -228.5")
+    weight = rotation_3d(*angles) @ torch.diag(torch.tensor([2.0, 0.5, 0.8], dtype=torch.float64))
+    # the stored picture shows mixed channels: every channel of x = W z draws on all three of z
+    assert bool((weight.abs() > 0.05).all())
+    assert 1024 * torch.linalg.slogdet(weight)[1].item() == pytest.approx(-228.5, abs=0.05)
+
+
+def test_explorer_starts_at_the_worked_example_without_rotation():
+    explorer = channel_mixing_explorer(angles=(0.0, 0.0, 0.0))
+    assert "diagonal of U = (2.00, 0.50, 0.80)" in title(explorer)
     assert title(explorer).endswith("= 1024 × (-0.2231) = -228.5")
 
 
 def test_explorer_log_det_is_pixels_times_log_abs_det_of_W():
-    explorer = channel_mixing_explorer(size=8)
+    explorer = channel_mixing_explorer(size=8, angles=(0.0, 0.0, 0.0))
     explorer.set(angle_1=40.0, angle_2=-65.0, s_1=-1.5, s_3=2.2)
     weight = rotation_3d(40.0, -65.0, 0.0) @ torch.diag(torch.tensor([-1.5, 0.5, 2.2]))
     expected = 64 * torch.linalg.slogdet(weight)[1].item()
@@ -222,7 +234,7 @@ def test_explorer_rotation_alone_has_log_det_zero():
 
 
 def test_explorer_shows_W_z_in_every_mixed_channel():
-    explorer = channel_mixing_explorer(size=8)
+    explorer = channel_mixing_explorer(size=8, angles=(0.0, 0.0, 0.0))
     explorer.set(angle_2=55.0, s_3=-0.7)
     weight = rotation_3d(0.0, 55.0, 0.0) @ torch.diag(torch.tensor([2.0, 0.5, -0.7]))
     mixed = torch.einsum("ij,jhw->ihw", weight, three_channel_pattern(8)[0].double())
@@ -237,3 +249,9 @@ def test_explorer_says_when_W_is_singular():
     explorer.set(s_2=0.0)
     texts = [t.get_text() for ax in explorer.figure.axes for t in ax.texts]
     assert any("singular" in t for t in texts)
+
+
+def test_squeeze_animation_is_at_least_640_pixels_wide():
+    animation = animate_squeeze(torch.rand(8, 8), frames=2)
+    figure = animation._fig
+    assert figure.get_size_inches()[0] * figure.dpi >= 640

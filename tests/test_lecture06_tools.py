@@ -226,3 +226,11 @@ def test_explorer_redraws_the_made_the_controls_describe(explorer):
     assert "lost" in explorer.figure._suptitle.get_text()
     explorer.set(dim=4, layers=2, width=6, order="sequential", seed=0)
     assert "every allowed dependency" in explorer.figure._suptitle.get_text()
+
+
+def test_sequential_pass_animation_is_at_least_640_pixels_wide():
+    torch.manual_seed(0)
+    flow = MAF(3, hidden=(8, 8))
+    animation = animate_sequential_passes(flow, torch.randn(1, 3))
+    figure = animation._fig
+    assert figure.get_size_inches()[0] * figure.dpi >= 640

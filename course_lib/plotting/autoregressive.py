@@ -210,7 +210,7 @@ def sequential_passes(flow: torch.nn.Module, u: torch.Tensor,
 
 
 def animate_sequential_passes(flow: torch.nn.Module, u: torch.Tensor, *,
-                              direction: str = "forward", figsize=(5.6, 3.2), dpi: int = 72,
+                              direction: str = "forward", figsize=(8.0, 4.4), dpi: int = 80,
                               interval: int = 800) -> FuncAnimation:
     """The slow side of an autoregressive flow, one MADE pass per frame, for one point
     ``u`` of shape ``(1, d)``: bars are the current values, listed in the flow's order,

@@ -209,7 +209,7 @@ def plot_squeeze(image, *, ax: Axes | None = None) -> Figure:
     return ax.figure
 
 
-def animate_squeeze(image, *, frames: int = 16, figsize=(6.0, 3.0), dpi: int = 70,
+def animate_squeeze(image, *, frames: int = 16, figsize=(8.0, 4.0), dpi: int = 80,
                     interval: int = 120) -> FuncAnimation:
     """The pixels of an image ``(1, H, W)`` moving, in ``frames`` steps along straight lines,
     to their places in the four channels of the squeezed image (then a short pause). The

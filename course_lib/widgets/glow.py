@@ -28,16 +28,20 @@ def rotation_3d(angle_1: float, angle_2: float, angle_3: float) -> torch.Tensor:
 
 
 def channel_mixing_explorer(size: int = 32,
-                            scales: tuple[float, float, float] = (2.0, 0.5, 0.8)) -> FigureExplorer:
+                            scales: tuple[float, float, float] = (2.0, 0.5, 0.8),
+                            angles: tuple[float, float, float] = (30.0, -45.0, 60.0)
+                            ) -> FigureExplorer:
     """A 3-channel image ``z`` (``three_channel_pattern``) mixed by a 1x1 convolution,
     ``x = W z`` at every pixel, with ``W = R diag(s)``: sliders for the three angles of the
     rotation ``R`` (degrees) and for the scales ``s``.
 
     The figure shows ``z`` and ``x`` channel by channel, the matrix ``W``, the diagonal of
     ``U`` in ``InvConv1x1``'s factorisation ``W = P L U``, and the log-determinant the flow
-    returns, ``H W sum_i log|U_ii|``. With all angles 0 and the default scales this is the
-    chapter's example: ``1024 * (log 2 + log 0.5 + log 0.8) = -228.5``. A zero scale makes
-    ``W`` singular: ``InvConv1x1`` refuses it, and the figure says so.
+    returns, ``H W sum_i log|U_ii|``. With the default scales this is the lecture's worked
+    example, ``1024 * (log 2 + log 0.5 + log 0.8) = -228.5``, whatever the angles: they
+    start away from 0, so the channels are visibly mixed and the diagonal of ``U`` differs
+    from the scales while the log-determinant does not. A zero scale makes ``W`` singular:
+    ``InvConv1x1`` refuses it, and the figure says so.
     """
     z = three_channel_pattern(size).to(torch.float64)
 
@@ -67,10 +71,10 @@ def channel_mixing_explorer(size: int = 32,
                         f"= {size * size} × ({per_pixel:.4f}) = {total:.1f}",
                         fontsize="medium")
 
-    controls = {f"angle_{k}": widgets.FloatSlider(value=0.0, min=-180.0, max=180.0, step=5.0,
+    controls = {f"angle_{k}": widgets.FloatSlider(value=angle, min=-180.0, max=180.0, step=5.0,
                                                   description=f"angle {k}",
                                                   continuous_update=False, readout_format=".0f")
-                for k in (1, 2, 3)}
+                for k, angle in enumerate(angles, start=1)}
     for k, value in enumerate(scales, start=1):
         controls[f"s_{k}"] = _slider(f"s{k}", value, -2.5, 2.5, 0.05)
     return FigureExplorer(controls, draw, figsize=(10.5, 4.6))
