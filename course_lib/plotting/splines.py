@@ -171,9 +171,11 @@ def plot_residual_fold(c: float, x: float, *, lim: float = 2 * np.pi, n_steps: i
     ax.set_ylabel("$z_n$")
     ax.set_title(f"iterating at x = {x:.2f}\nafter {n_steps} steps: "
                  f"$|z_n + g(z_n) - x|$ = {error:.1e}", fontsize="medium")
-    ax.legend(fontsize="small", loc="best")
+    low, high = ax.get_ylim()
+    ax.set_ylim(low, high + 0.35 * (high - low))  # room for the legend above the iterates
+    ax.legend(fontsize="small", loc="upper right")
     g2 = sine_branch_2d(c)
-    plot_grid_deformation(lambda z: z + g2(z), lim=np.pi, cells=24, ax=axes[2])
+    plot_grid_deformation(lambda z: z + g2(z), lim=np.pi, cells=16, ax=axes[2])
     smallest = 1 - c ** 2  # det(I + J_g) = 1 - c^2 cos z_1 cos z_2, least at cos = +-1
     axes[2].set_title(f"2D: $z + c\\,(\\sin z_2, \\sin z_1)$\nsmallest det = {smallest:.2f}"
                       + ("" if smallest > 0 else ": grey cells fold"), fontsize="medium")
