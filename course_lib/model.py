@@ -149,8 +149,7 @@ class NormalizingFlow(nn.Module, Distribution):
             self.register_buffer("base_scale", torch.ones(shape))
         event_shape = self.base.event_shape
         first = self.flow.flows[0].event_shape
-        if len(first) != len(event_shape) or any(
-                s is not None and s != e for s, e in zip(first, event_shape)):
+        if not self.flow.flows[0].accepts_event_shape(tuple(event_shape)):
             raise FlowInputError(
                 f"NormalizingFlow: the base's event shape {tuple(event_shape)} does not fit the "
                 f"first flow, which takes samples of shape "

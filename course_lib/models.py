@@ -116,8 +116,12 @@ def realnvp(dim: int, n_layers: int = 8, hidden: int = 64, n_hidden: int = 2,
     seeds.
 
     Example:
+        >>> from course_lib import datasets
+        >>> from course_lib.training import fit
         >>> model = realnvp(2, 8, 64)
-        >>> fit(model, datasets.get("two_moons"), steps=2000, batch_size=512)
+        >>> losses = fit(model, datasets.get("two_moons"), steps=5, batch_size=64, progress=False)
+        >>> len(losses)
+        5
     """
     if isinstance(n_layers, bool) or not isinstance(n_layers, int) or n_layers < 1:
         raise ValueError(f"realnvp: n_layers must be a positive integer, got {n_layers!r}")
