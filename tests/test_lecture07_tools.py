@@ -16,7 +16,8 @@ from scipy import optimize, stats  # noqa: E402
 from course_lib.bench.autoregressive import architecture_rows  # noqa: E402
 from course_lib.flows import rq_spline  # noqa: E402
 from course_lib.jacobian import jacobian  # noqa: E402
-from course_lib.plotting import (animate_cobweb, fixed_point_iterates,  # noqa: E402
+from course_lib.plotting import (MIN_ANIMATION_WIDTH, animate_cobweb,  # noqa: E402
+                                 fixed_point_iterates,
                                  plot_architecture_costs, plot_residual_fold,
                                  plot_series_convergence, plot_spline, sine_branch_1d,
                                  sine_branch_2d, spline_knots)
@@ -141,6 +142,16 @@ def test_animate_cobweb_has_one_frame_per_step_and_ends_at_the_last_iterate():
     expected = fixed_point_iterates(sine_branch_1d(0.6), torch.tensor(1.0, dtype=torch.float64), 3)
     assert web.get_xdata()[-1] == pytest.approx(expected[-1].item())
     assert web.get_ydata()[-1] == pytest.approx(expected[-1].item())
+
+
+@pytest.mark.parametrize("lipschitz, dpi", [((0.6, 1.6), None), ((0.6,), 30)])
+def test_animate_cobweb_renders_wide_enough_to_read_its_labels(lipschitz, dpi):
+    options = {} if dpi is None else {"dpi": dpi}
+    animation = animate_cobweb(x=1.0, lipschitz=lipschitz, n_steps=2, **options)
+    figure = animation._fig
+    assert figure.get_size_inches()[0] * figure.dpi >= MIN_ANIMATION_WIDTH
+    tick_sizes = [label.get_fontsize() for ax in figure.axes for label in ax.get_xticklabels()]
+    assert min(tick_sizes) * figure.dpi / 72 >= 8  # pixels per character height
 
 
 def test_lipschitz_explorer_redraws_a_fold_when_c_passes_one():

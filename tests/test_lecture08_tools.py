@@ -14,7 +14,8 @@ from scipy import stats  # noqa: E402
 
 from course_lib import NormalizingFlow, targets  # noqa: E402
 from course_lib.flows import Affine  # noqa: E402
-from course_lib.plotting import (SampleSnapshots, animate_snapshots,  # noqa: E402
+from course_lib.plotting import (MIN_ANIMATION_WIDTH, SampleSnapshots,  # noqa: E402
+                                 animate_snapshots,
                                  plot_gaussian_entropy, plot_importance_weights,
                                  plot_target_and_fits)
 from course_lib.sampling import (effective_sample_size, log_importance_weights,  # noqa: E402
@@ -157,6 +158,16 @@ def test_animation_has_one_frame_per_snapshot_and_shows_each_in_turn():
         animation._func(frame)
         np.testing.assert_allclose(dots[0].get_offsets(), first.samples[frame])
         np.testing.assert_allclose(dots[1].get_offsets(), second.samples[frame])
+
+
+@pytest.mark.parametrize("panels", [1, 2])
+def test_animation_renders_wide_enough_to_read_its_labels(panels):
+    snapshots = {f"fit {k}": snapshots_of(gaussian_model()) for k in range(panels)}
+    animation = animate_snapshots(snapshots, targets.Banana().log_prob, (-3, 3), (-3, 3))
+    figure = animation._fig
+    assert figure.get_size_inches()[0] * figure.dpi >= MIN_ANIMATION_WIDTH
+    tick_sizes = [label.get_fontsize() for ax in figure.axes for label in ax.get_xticklabels()]
+    assert min(tick_sizes) * figure.dpi / 72 >= 8  # pixels per character height
 
 
 def test_animation_refuses_snapshots_taken_at_different_steps():

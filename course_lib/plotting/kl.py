@@ -1,6 +1,7 @@
 """Lecture 08: forward against reverse KL."""
 from __future__ import annotations
 
+import math
 from typing import Callable, Sequence
 
 import matplotlib.pyplot as plt
@@ -15,8 +16,11 @@ from ..sampling import effective_sample_size
 from .common import _axes, log_density_on_grid, model_device, model_dtype
 from .composition import log_mass_on_window
 
-__all__ = ["SampleSnapshots", "animate_snapshots", "plot_gaussian_entropy",
+__all__ = ["MIN_ANIMATION_WIDTH", "SampleSnapshots", "animate_snapshots", "plot_gaussian_entropy",
            "plot_importance_weights", "plot_target_and_fits"]
+
+#: the narrowest an animation may render, in pixels, so its labels stay readable in a static view
+MIN_ANIMATION_WIDTH = 640
 
 
 class SampleSnapshots:
@@ -100,18 +104,21 @@ def plot_target_and_fits(log_target: Callable, fits: dict, xlim: tuple[float, fl
 
 
 def animate_snapshots(snapshots: dict, log_target: Callable, xlim: tuple[float, float],
-                      ylim: tuple[float, float], *, panel_size: float = 3.2, dpi: int = 60,
+                      ylim: tuple[float, float], *, panel_size: float = 3.6, dpi: int = 100,
                       interval: int = 200) -> FuncAnimation:
     """Models learning side by side: the samples recorded by each :class:`SampleSnapshots`
     (title -> snapshots, all recorded at the same steps) move over the contour lines of the
     target, one frame per recorded step. Each point keeps the colour of its latent's angle.
-    The figure is closed once the animation is built."""
+    The frames are at least ``MIN_ANIMATION_WIDTH`` pixels wide (``dpi`` is raised when
+    ``panel_size`` times the number of panels would be narrower). The figure is closed once
+    the animation is built."""
     names = list(snapshots)
     steps = snapshots[names[0]].steps
     if any(snapshots[name].steps != steps for name in names):
         raise ValueError("animate_snapshots: expected snapshots recorded at the same steps, got "
                          + "; ".join(f"{name}: {snapshots[name].steps}" for name in names))
     gx, gy, density = _density_on_grid(log_target, xlim, ylim, 100, torch.float64)
+    dpi = max(dpi, math.ceil(MIN_ANIMATION_WIDTH / (panel_size * len(names))))
     figure, axes = plt.subplots(1, len(names), figsize=(panel_size * len(names), panel_size),
                                 dpi=dpi, layout="constrained", squeeze=False)
     dots, titles = [], []

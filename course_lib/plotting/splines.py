@@ -1,6 +1,7 @@
 """Lecture 07: spline and residual flows."""
 from __future__ import annotations
 
+import math
 from typing import Callable, Sequence
 
 import matplotlib.pyplot as plt
@@ -13,6 +14,7 @@ from matplotlib.figure import Figure
 from ..flows import rq_spline
 from .common import DENSITY_STYLE, SAMPLE_STYLE, _axes
 from .geometry import plot_grid_deformation
+from .kl import MIN_ANIMATION_WIDTH
 
 __all__ = ["animate_cobweb", "fixed_point_iterates", "plot_architecture_costs",
            "plot_residual_fold", "plot_series_convergence", "plot_spline", "sine_branch_1d",
@@ -169,9 +171,11 @@ def plot_residual_fold(c: float, x: float, *, lim: float = 2 * np.pi, n_steps: i
     ax.set_ylabel("$z_n$")
     ax.set_title(f"iterating at x = {x:.2f}\nafter {n_steps} steps: "
                  f"$|z_n + g(z_n) - x|$ = {error:.1e}", fontsize="medium")
-    ax.legend(fontsize="small", loc="best")
+    low, high = ax.get_ylim()
+    ax.set_ylim(low, high + 0.35 * (high - low))  # room for the legend above the iterates
+    ax.legend(fontsize="small", loc="upper right")
     g2 = sine_branch_2d(c)
-    plot_grid_deformation(lambda z: z + g2(z), lim=np.pi, cells=24, ax=axes[2])
+    plot_grid_deformation(lambda z: z + g2(z), lim=np.pi, cells=16, ax=axes[2])
     smallest = 1 - c ** 2  # det(I + J_g) = 1 - c^2 cos z_1 cos z_2, least at cos = +-1
     axes[2].set_title(f"2D: $z + c\\,(\\sin z_2, \\sin z_1)$\nsmallest det = {smallest:.2f}"
                       + ("" if smallest > 0 else ": grey cells fold"), fontsize="medium")
@@ -179,14 +183,16 @@ def plot_residual_fold(c: float, x: float, *, lim: float = 2 * np.pi, n_steps: i
 
 
 def animate_cobweb(x: float = 1.0, lipschitz: Sequence[float] = (0.6, 1.6), *,
-                   n_steps: int = 12, lim: float = 3.5, figsize=(8.4, 3.8), dpi: int = 64,
+                   n_steps: int = 12, lim: float = 3.5, figsize=(8.4, 3.8), dpi: int = 90,
                    interval: int = 500) -> FuncAnimation:
     """The fixed-point iteration ``z <- x - c sin z`` as a cobweb, one step per frame, side
     by side for each ``c`` in ``lipschitz``: from ``(z_n, z_n)`` on the diagonal go to the
     curve ``phi(z) = x - c sin z`` and back to the diagonal. A contraction (``c < 1``)
     spirals into the solution; for ``c > 1`` the web can lock into a cycle around it.
-    The figure is closed once the animation is built.
+    The frames are at least ``MIN_ANIMATION_WIDTH`` pixels wide (``dpi`` is raised when
+    ``figsize`` would be narrower). The figure is closed once the animation is built.
     """
+    dpi = max(dpi, math.ceil(MIN_ANIMATION_WIDTH / figsize[0]))
     figure, axes = plt.subplots(1, len(lipschitz), figsize=figsize, dpi=dpi,
                                 layout="constrained", squeeze=False)
     zs = torch.linspace(-lim, lim, 400, dtype=torch.float64)
