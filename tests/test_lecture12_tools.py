@@ -158,6 +158,18 @@ def test_posterior_panels_share_one_colour_scale_and_show_the_density():
     assert meshes[0].get_array().max() == pytest.approx(1 / (2 * math.pi * 2), rel=1e-6)
 
 
+def test_posterior_panels_on_a_log_scale_share_three_decades_below_the_highest_density():
+    wide = lambda z: torch.distributions.MultivariateNormal(torch.zeros(2), 4 * torch.eye(2)).log_prob(z)
+    narrow = lambda z: torch.distributions.MultivariateNormal(torch.zeros(2), 0.25 * torch.eye(2)).log_prob(z)
+    fig = plot_posteriors({"wide": wide, "narrow": narrow}, (-3, 3), (-3, 3), resolution=31, log_scale=True)
+    meshes = [ax.collections[0] for ax in fig.axes[:2]]
+    assert meshes[0].norm is meshes[1].norm
+    assert isinstance(meshes[0].norm, matplotlib.colors.LogNorm)
+    top = 1 / (2 * math.pi * 0.25)
+    assert (meshes[0].norm.vmin, meshes[0].norm.vmax) == pytest.approx((top / 1000, top), rel=1e-6)
+    assert fig.axes[-1].get_ylabel() == "density (log scale)"
+
+
 def test_posterior_panels_have_a_colour_bar_and_no_grid_lines_over_the_density():
     with plt.rc_context({"axes.grid": True}):          # the lectures' default
         fig = plot_posteriors({"a": lambda z: -0.5 * (z ** 2).sum(-1), "b": lambda z: -(z ** 2).sum(-1)},

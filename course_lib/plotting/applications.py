@@ -178,11 +178,12 @@ def plot_ranked_images(images, scores, *, n: int = 8, axes: Sequence[Axes] | Non
 
 def plot_posteriors(panels: dict, xlim: tuple[float, float], ylim: tuple[float, float], *,
                     resolution: int = 150, axes: Sequence[Axes] | None = None,
-                    dtype: torch.dtype | None = None) -> Figure:
+                    dtype: torch.dtype | None = None, log_scale: bool = False) -> Figure:
     """Densities of a two-dimensional latent side by side on one colour scale, one panel
     per entry ``title: log_density`` (points ``(n, 2)`` to ``(n,)``): typically the true
     posterior, normalised, beside approximations ``q(z|x)``. No grid lines: they would
-    cover the density the colour shows."""
+    cover the density the colour shows. With ``log_scale`` the colours span three decades
+    below the highest density, so a spread-out density stays visible beside a peaked one."""
     if axes is None:
         aspect = (ylim[1] - ylim[0]) / (xlim[1] - xlim[0])
         axes = plt.subplots(1, len(panels), figsize=(3.3 * len(panels) + 0.8,
@@ -192,9 +193,12 @@ def plot_posteriors(panels: dict, xlim: tuple[float, float], ylim: tuple[float, 
     grids = [log_density_on_grid(f, xlim, ylim, resolution, dtype) for f in panels.values()]
     gx, gy = grids[0][:2]
     densities = [np.exp(values.cpu().numpy().astype(float)) for *_, values in grids]
-    norm = colors.Normalize(0, max(d.max() for d in densities))
+    top = max(d.max() for d in densities)
+    norm = colors.LogNorm(top / 1e3, top, clip=True) if log_scale else colors.Normalize(0, top)
     for ax, title, density in zip(axes, panels, densities):
-        mesh = ax.pcolormesh(gx, gy, density, cmap="viridis", norm=norm, shading="auto")
+        # zeros (underflow) would be masked on a log scale and leave holes: show them at the floor
+        shown = np.maximum(density, norm.vmin) if log_scale else density
+        mesh = ax.pcolormesh(gx, gy, shown, cmap="viridis", norm=norm, shading="auto")
         ax.grid(False)
         ax.set_aspect("equal")
         ax.set_xlim(*xlim)
@@ -202,7 +206,8 @@ def plot_posteriors(panels: dict, xlim: tuple[float, float], ylim: tuple[float, 
         ax.set_xlabel("$z_1$")
         ax.set_title(title, fontsize="medium")
     axes[0].set_ylabel("$z_2$")
-    axes[0].figure.colorbar(mesh, ax=list(axes), label="density", shrink=0.9)
+    axes[0].figure.colorbar(mesh, ax=list(axes), shrink=0.9,
+                            label="density (log scale)" if log_scale else "density")
     return axes[0].figure
 
 
