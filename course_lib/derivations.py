@@ -10,7 +10,8 @@ the claim holds). ``check()`` simplifies every claim and returns ``True`` when a
     True
 
 Symbols follow the lectures: ``z`` latent, ``x = f(z)`` data, ``p(z, t)`` a density
-moved by a vector field ``f(z, t)``, ``J = p f`` the probability flux.
+moved by a vector field ``f(z, t)``, ``j = p f`` the probability flux (``J`` is kept for
+Jacobians).
 """
 from __future__ import annotations
 
@@ -18,13 +19,44 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import sympy as sp
+from sympy.printing.latex import LatexPrinter
+from sympy.printing.precedence import PRECEDENCE
 
 from .validation import CourseValueError, positive_int
 
-__all__ = ["Step", "Derivation", "change_of_variables_affine", "log_normal",
+__all__ = ["Step", "Derivation", "latex", "Shown", "change_of_variables_affine", "log_normal",
            "linear_map_determinant", "rotation_determinant", "triangular_determinant",
            "divergence", "divergence_is_trace", "continuity_equation", "log_density_ode",
            "linear_field_1d", "gaussian_linear_field", "DERIVATIONS"]
+
+
+class _CourseLatexPrinter(LatexPrinter):
+    """sympy's LaTeX, except that the derivative of a product or a sum keeps its operand in
+    parentheses: ``\\frac{\\partial}{\\partial z_1}\\left(f_1 p\\right)``, never
+    ``\\frac{\\partial}{\\partial z_1} f_1 p``, which reads as ``(df_1/dz_1) p``."""
+
+    def _print_Derivative(self, expr):
+        text = super()._print_Derivative(expr)
+        if not isinstance(expr.expr, (sp.Mul, sp.Add)):
+            return text
+        is_neg = any(arg.could_extract_minus_sign() for arg in expr.args)
+        operand = self.parenthesize(expr.expr, PRECEDENCE["Mul"], is_neg=is_neg, strict=True)
+        if operand.startswith(r"\left(") or not text.endswith(operand):
+            return text
+        return f"{text[:len(text) - len(operand)]}\\left({self._print(expr.expr)}\\right)"
+
+
+def latex(expr: sp.Basic) -> str:
+    """The LaTeX of ``expr`` as the derivations display it."""
+    return _CourseLatexPrinter().doprint(expr)
+
+
+class Shown(sp.Symbol):
+    """A symbol that stands for a piece of notation, printed as the LaTeX it is named by
+    (sympy would read ``p_t(z_t)`` in a plain symbol's name as subscripts)."""
+
+    def _latex(self, printer) -> str:
+        return self.name
 
 
 @dataclass
@@ -35,7 +67,7 @@ class Step:
     expr: sp.Basic
 
     def _repr_markdown_(self) -> str:
-        return f"{self.text}\n\n$$ {sp.latex(self.expr)} $$"
+        return f"{self.text}\n\n$$ {latex(self.expr)} $$"
 
 
 @dataclass
@@ -267,17 +299,17 @@ def continuity_equation() -> Derivation:
     outflow = _outflow(flux, (z1, z2), V)
     div_flux = _div_as_written(flux, (z1, z2))
     volume = sp.Integral(div_flux, *V)
-    # the divergence theorem is proved for any smooth flux J, p f being one of them;
+    # the divergence theorem is proved for any smooth flux j, p f being one of them;
     # Fubini lets each partial derivative be integrated first along its own axis
-    J = [sp.Function("J_1")(z1, z2, t), sp.Function("J_2")(z1, z2, t)]
-    volume_by_axis = (sp.Integral(sp.diff(J[0], z1), (z1, a1, b1), (z2, a2, b2))
-                      + sp.Integral(sp.diff(J[1], z2), (z2, a2, b2), (z1, a1, b1)))
+    j = [sp.Function("j_1")(z1, z2, t), sp.Function("j_2")(z1, z2, t)]
+    volume_by_axis = (sp.Integral(sp.diff(j[0], z1), (z1, a1, b1), (z2, a2, b2))
+                      + sp.Integral(sp.diff(j[1], z2), (z2, a2, b2), (z1, a1, b1)))
     g = sp.Function("g")(z1, z2)  # stands for dp/dt + div(p f) at a fixed time
     every_box = sp.Derivative(sp.Integral(g, *V), b1, b2)
     P_V = sp.Function("P_V")(t)
     steps = [
         Step("Probability flux: the mass per unit length and time moving through a point",
-             _eq(sp.Symbol("J"), flux)),
+             _eq(sp.Symbol("j"), flux)),
         Step("Mass in the region $V = [a_1, b_1] \\times [a_2, b_2]$",
              _eq(P_V, sp.Integral(p, *V))),
         Step("Its rate of change", _eq(sp.Derivative(P_V, t), sp.Integral(sp.diff(p, t), *V))),
@@ -294,14 +326,15 @@ def continuity_equation() -> Derivation:
         Step("The continuity equation", _eq(sp.diff(p, t) + div_flux, 0)),
     ]
     claims = {"divergence theorem on a box":
-                  _outflow(J, (z1, z2), V).doit() - volume_by_axis.doit(),
+                  _outflow(j, (z1, z2), V).doit() - volume_by_axis.doit(),
               "a box integral vanishing for every box has a zero integrand":
                   every_box.doit() - g.subs({z1: b1, z2: b2})}
     return Derivation("The continuity equation", steps, claims)
 
 
 def log_density_ode() -> Derivation:
-    """Along ``dz/dt = f``: ``d/dt log p(z_t, t) = -div f = -tr(df/dz)``."""
+    """Along ``dz/dt = f``: ``d/dt log p(z_t, t) = -div f = -tr(df/dz)``, through the log-density
+    at fixed places (the Eulerian form ``d_t log p = -div f - f . grad log p``)."""
     (z1, z2), t, _ = _box_2d()
     z = (z1, z2)
     p = sp.Function("p")(z1, z2, t)
@@ -317,22 +350,33 @@ def log_density_ode() -> Derivation:
     div_f = divergence(f, z)
     product_rule = p * div_f + f.dot(sp.Matrix([sp.diff(p, zi) for zi in z]))
     continuity = {sp.Derivative(p, t): -divergence(p * f, z)}
-    dlogp = sp.Symbol(r"\frac{d}{dt}\log p(z_t, t)")
+    eulerian = -div_f - grad_log_p.dot(f)
+    dlogp = Shown(r"\frac{d}{dt}\log p(z_t, t)")
+    partial_log_p = Shown(r"\frac{\partial}{\partial t}\log p")
     velocity = sp.Matrix([sp.Derivative(zi, t) for zi in path])
     steps = [
         Step("A particle follows the field", _eq(velocity, f.subs(on_path))),
-        Step("Total derivative of the log-density along its path (chain rule)",
-             _eq(dlogp, spelled_out)),
         Step("Product rule for the divergence of the flux",
              _eq(_div_as_written(p * f, z), product_rule)),
         Step("The continuity equation gives $\\partial p / \\partial t$",
              _eq(sp.diff(p, t), -product_rule)),
-        Step("Substituting, the gradient terms cancel", _eq(dlogp, -div_f)),
+        Step("Divided by $p$: the log-density at a fixed place (Eulerian form), "
+             "$\\partial_t \\log p = -\\nabla \\cdot f - f \\cdot \\nabla \\log p$",
+             _eq(partial_log_p, eulerian)),
+        Step("Total derivative of the log-density along the path (chain rule): "
+             "$\\frac{d}{dt}\\log p(z_t, t) = \\partial_t \\log p + f \\cdot \\nabla \\log p$",
+             _eq(dlogp, spelled_out)),
+        Step("Substituting the Eulerian form, the gradient terms cancel",
+             _eq(dlogp, Shown(r"\left(-\nabla \cdot f - f \cdot \nabla \log p\right)"
+                              r" + f \cdot \nabla \log p"))),
+        Step("What remains", _eq(dlogp, -div_f)),
         Step("The divergence is the trace of the Jacobian",
              _eq(div_f, sp.Trace(sp.ImmutableMatrix(f.jacobian(z))))),
     ]
     claims = {"total derivative = dp/dt / p + grad log p . f": total - spelled_out,
               "div(p f) = p div f + f . grad p": divergence(p * f, z) - product_rule,
+              "d/dt log p = -div f - f . grad log p at a fixed place":
+                  sp.diff(sp.log(p), t).subs(continuity) - eulerian,
               "d/dt log p = -div f": spelled_out.subs(continuity) + div_f,
               # proved for this field as in divergence_is_trace: the Jacobian's trace is
               # the divergence from the components
@@ -357,7 +401,7 @@ def linear_field_1d() -> Derivation:
         Step("So the log-density ODE gives", _eq(sp.Symbol(r"\frac{d}{dt}\log p(z_t)"),
                                                    -sp.diff(f, z))),
         Step("The exact flow $z_t = e^{at} z_0$ carries $p_0$ to", _eq(sp.Function("p_t")(z), p_t)),
-        Step("Along a path", _eq(sp.Symbol(r"\log p_t(z_t)"), sp.expand_log(log_p_along,
+        Step("Along a path", _eq(Shown(r"\log p_t(z_t)"), sp.expand_log(log_p_along,
                                                                               force=True))),
     ]
     claims = {"p_t solves the continuity equation": sp.diff(p_t, t) + sp.diff(p_t * f, z),

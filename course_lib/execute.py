@@ -3,8 +3,15 @@
 Each notebook runs top to bottom in a fresh kernel of the Python that runs this command
 (not whichever kernel happens to be registered as ``python3``), with the notebook's
 folder as working directory and a time limit per cell, so the committed outputs are the
-ones ``pytest --nbval-lax --nbval-current-env`` reproduces. Execution timestamps are not
-recorded and old ones are removed, so running it twice changes little in ``git diff``.
+ones ``pytest --nbval-lax --nbval-current-env`` reproduces. The kernel talks over local IPC
+sockets (no TCP port, no warning about an unencrypted one).
+
+The saved file is made for reading before running (see :func:`finish_for_static_view`): the
+widget state is kept, with model ids numbered deterministically, so a renderer that uses it
+shows each widget at its stored value; a progress bar's plain-text fallback shows its finished
+state; each image carries the one-line ``alt`` text of its cell's metadata; object addresses and
+random element ids are replaced by stable ones. Execution timestamps are not recorded, so
+re-executing an unchanged notebook changes only lines that report timings.
 
 A notebook that raises is left untouched on disk; the command names the failing cell and
 exits with status 1.
@@ -12,15 +19,22 @@ exits with status 1.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import html
+import json
 import os
 import pathlib
+import re
 import sys
+import tempfile
 import time
+import uuid
 from typing import Sequence
 
 import ipykernel.kernelspec
 import nbformat
 from jupyter_client import AsyncKernelManager
+from jupyter_core.utils import run_sync
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError
@@ -45,7 +59,9 @@ class _CurrentEnvironmentSpecs(KernelSpecManager):
 
 def kernel_manager() -> AsyncKernelManager:
     """A manager for a fresh kernel of the Python running this code."""
-    return AsyncKernelManager(kernel_name=CURRENT_ENVIRONMENT,
+    # IPC sockets need an absolute path: the kernel starts in the notebook's folder
+    sockets = os.path.join(tempfile.gettempdir(), f"course-kernel-{uuid.uuid4().hex[:12]}")
+    return AsyncKernelManager(kernel_name=CURRENT_ENVIRONMENT, transport="ipc", ip=sockets,
                               kernel_spec_manager=_CurrentEnvironmentSpecs())
 
 
@@ -57,14 +73,97 @@ def _kernel_environment() -> dict[str, str]:
     return env
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+_HEX_ID = re.compile(r"(?<![0-9a-f])[0-9a-f]{32}(?![0-9a-f])")
+_ADDRESS = re.compile(r" at 0x[0-9a-f]+>")
+_TAGS = re.compile(r"<[^>]+>")
+
+
 def strip_volatile_metadata(nb: nbformat.NotebookNode) -> None:
     """Remove what changes from run to run without changing the notebook's content."""
-    # saved widget state is a fresh set of random model ids and a second copy of every
-    # figure at each run; the course's widgets carry their own static picture instead
-    nb.metadata.pop("widgets", None)
     nb.metadata["kernelspec"] = dict(KERNELSPEC)
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
+
+
+def _renumber_widgets(nb: nbformat.NotebookNode, salt: str) -> None:
+    """Replace the random widget model ids by ids derived from the notebook and their order."""
+    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    ids = {old: hashlib.sha1(f"{salt}:{i}".encode()).hexdigest()[:32]
+           for i, old in enumerate(state)}
+    if not ids:
+        return
+    pattern = re.compile("|".join(map(re.escape, ids)))
+    for key in ("widgets",):
+        text = pattern.sub(lambda m: ids[m.group(0)], json.dumps(nb.metadata[key]))
+        nb.metadata[key] = nbformat.from_dict(json.loads(text))
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            view = out.get("data", {}).get(WIDGET_VIEW)
+            if view and view.get("model_id") in ids:
+                view["model_id"] = ids[view["model_id"]]
+
+
+def _progress_text(state: dict, model_id: str) -> str | None:
+    """tqdm's bar as text, from the saved state of its HBox(label, progress, info)."""
+    box = state.get(model_id, {}).get("state", {})
+    children = [c.removeprefix("IPY_MODEL_") for c in box.get("children", [])]
+    if box.get("_model_name") != "HBoxModel" or len(children) != 3:
+        return None
+    label, bar, info = (state.get(c, {}).get("state", {}) for c in children)
+    if bar.get("_model_name") not in ("FloatProgressModel", "IntProgressModel"):
+        return None
+    value, top = bar.get("value", 0), bar.get("max", 0) or 1
+    def text(part: dict) -> str:
+        plain = html.unescape(_TAGS.sub("", part.get("value", "")))
+        return plain.replace("\xa0", " ").replace("\u2007", " ")
+    filled = int(10 * value / top)
+    return f"{text(label)}|{'█' * filled}{' ' * (10 - filled)}|{text(info)}"
+
+
+def finish_for_static_view(nb: nbformat.NotebookNode, salt: str) -> None:
+    """Make the stored outputs show what a reader of the unexecuted notebook should see."""
+    _renumber_widgets(nb, salt)
+    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    renamed: dict[str, str] = {}
+    for cell in nb.cells:
+        alt = cell.metadata.get("alt")
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            view = data.get(WIDGET_VIEW)
+            if view:
+                bar = _progress_text(state, view.get("model_id", ""))
+                if bar is not None:
+                    data["text/plain"] = bar
+            if "text/plain" in data:
+                data["text/plain"] = _ADDRESS.sub(">", data["text/plain"])
+            if alt and "image/png" in data:
+                out.setdefault("metadata", {}).setdefault("image/png", {})["alt"] = alt
+            if "text/html" in data and "<img" in data["text/html"]:
+                page = data["text/html"]
+
+                def stable(match):  # the same random id gets the same stable one everywhere
+                    if match.group(0) not in renamed:
+                        renamed[match.group(0)] = hashlib.sha1(
+                            f"{salt}:html:{len(renamed)}".encode()).hexdigest()[:32]
+                    return renamed[match.group(0)]
+                page = _HEX_ID.sub(stable, page)
+                if alt:
+                    page = re.sub(r"<img(?![^>]*\balt=)", f'<img alt="{html.escape(alt)}"', page)
+                data["text/html"] = page
+
+
+def _shut_down(km) -> None:
+    """Stop the kernel and remove its sockets (nbclient leaves a kernel it was handed running)."""
+    if km is None:
+        return
+    try:
+        if run_sync(km.is_alive)():
+            run_sync(km.shutdown_kernel)(now=True)
+        km.cleanup_resources()
+    except Exception:  # the kernel may be gone already; nothing is left to stop
+        pass
 
 
 def _failing_cell(nb: nbformat.NotebookNode) -> str:
@@ -91,14 +190,17 @@ def execute_notebook(path: str | os.PathLike, timeout: float = 120.0) -> float:
                             resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
     try:
-        client.execute(env=_kernel_environment())
+        client.execute(env=_kernel_environment(), cleanup_kc=True)
     except CellTimeoutError as error:
         raise NotebookFailed(f"{shown}: a cell ran longer than the limit of {timeout:g} s "
                              f"({str(error).splitlines()[0]})") from None
     except CellExecutionError:
         raise NotebookFailed(f"{shown}: {_failing_cell(nb)}") from None
+    finally:
+        _shut_down(client.km)
     elapsed = time.perf_counter() - start
     strip_volatile_metadata(nb)
+    finish_for_static_view(nb, path.stem)
     nbformat.validate(nb)
     nbformat.write(nb, path)
     return elapsed

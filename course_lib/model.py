@@ -149,8 +149,7 @@ class NormalizingFlow(nn.Module, Distribution):
             self.register_buffer("base_scale", torch.ones(shape))
         event_shape = self.base.event_shape
         first = self.flow.flows[0].event_shape
-        if len(first) != len(event_shape) or any(
-                s is not None and s != e for s, e in zip(first, event_shape)):
+        if not self.flow.flows[0].accepts_event_shape(tuple(event_shape)):
             raise FlowInputError(
                 f"NormalizingFlow: the base's event shape {tuple(event_shape)} does not fit the "
                 f"first flow, which takes samples of shape "
@@ -285,12 +284,21 @@ class NormalizingFlow(nn.Module, Distribution):
         return x, self.base.log_prob(z) - logdet
 
     def forward_kl(self, x: Tensor) -> Tensor:
-        """Mean negative log-likelihood of data, the forward KL up to the data's entropy."""
+        """Mean negative log-likelihood of data, the forward KL up to the data's entropy.
+
+        A flow with a ``regulariser()`` method (a CNF with ``kinetic_energy > 0``) adds the
+        penalty it reports for the pass that ``log_prob`` just made.
+        """
         log_p = self.log_prob(x)
         if log_p.numel() == 0:
             raise FlowInputError("NormalizingFlow.forward_kl: expected at least one sample, got "
                                  f"x of shape {tuple(x.shape)}")
-        return -log_p.mean()
+        loss = -log_p.mean()
+        for flow in self.flow.modules():
+            penalty = flow.regulariser() if callable(getattr(flow, "regulariser", None)) else None
+            if penalty is not None:
+                loss = loss + penalty
+        return loss
 
     def reverse_kl(self, log_target: Callable[[Tensor], Tensor], n: int) -> Tensor:
         """Monte Carlo ``KL(q || p~) = E_q[log q(x) - log p~(x)]`` for an unnormalised target,

@@ -3,7 +3,7 @@
 * On a grid: the continuity equation ``dp/dt + div(p f) = 0`` solved by finite volumes
   (:func:`~course_lib.continuity.evolve_density`), which conserves the total mass exactly.
 * Along paths: change of variables 2.0, ``log p_t(z_t) = log p_0(z_0) - int_0^t div f dt``,
-  integrated by a :class:`~course_lib.continuous.CNF`.
+  integrated by a :class:`~course_lib.continuous.CNF` inside a ``NormalizingFlow`` on ``p_0``.
 
 For a linear field ``f = A z`` both have a closed form to compare with,
 ``N(e^{At} m, e^{At} S e^{A^T t})``. :data:`SPIRAL` (linear, ``div f = 0.8``) and :data:`SWIRL`
@@ -23,7 +23,8 @@ import torch
 from torch.distributions import MultivariateNormal
 
 from .continuity import cell_centres, evolve_density, gaussian_pushforward
-from .continuous import CNF
+from .continuous import CNF, density_paths
+from .model import NormalizingFlow
 from .validation import CourseValueError, positive_int
 
 __all__ = ["MovingDensity", "SPIRAL", "SPIRAL_MATRIX", "SWIRL", "spiral_field", "swirl_field"]
@@ -87,10 +88,10 @@ class MovingDensity:
         p0 = self.base.log_prob(torch.stack([z1, z2], dim=-1)).exp()
         return evolve_density(p0, self.field, self.half_width, times)
 
-    def _flow(self, t_end: float) -> CNF:
+    def _flow(self, t_end: float) -> NormalizingFlow:
         # a CNF runs from s = 0 to s = 1: the field slowed down to that clock, g(s, z) = T f(T s, z)
-        return CNF(lambda s, z: t_end * self.field(t_end * s, z), base=self.base, rtol=1e-7,
-                   atol=1e-7)
+        cnf = CNF(lambda s, z: t_end * self.field(t_end * s, z), dim=2, rtol=1e-7, atol=1e-7)
+        return NormalizingFlow(self.base, [cnf])
 
     def log_density(self, t: float, z: torch.Tensor) -> torch.Tensor:
         """``log p_t(z)`` for points ``z`` of shape ``(n, 2)``, by change of variables 2.0."""
@@ -117,8 +118,8 @@ class MovingDensity:
             raise CourseValueError(f"MovingDensity.paths: expected times starting at 0 and "
                                    f"increasing, got {times}")
         end = times[-1]
-        return self._flow(end).trajectory(torch.as_tensor(z0, dtype=torch.float64),
-                                          [t / end for t in times])
+        return density_paths(self._flow(end), torch.as_tensor(z0, dtype=torch.float64),
+                             [t / end for t in times])
 
 
 SPIRAL = MovingDensity("outward spiral f = A z (div f = 0.8)", spiral_field, (1.2, 0.0),

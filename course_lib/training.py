@@ -14,7 +14,7 @@ from .model import dtype_device
 from .validation import (CourseValueError, check_finite, is_validating, positive_float,
                          positive_int)
 
-__all__ = ["fit", "TrainingDiverged"]
+__all__ = ["fit", "adam", "TrainingDiverged"]
 
 
 class TrainingDiverged(CourseValueError):
@@ -54,7 +54,7 @@ def _fused_adam_available(params: list[Tensor]) -> bool:
     return all(p.device.type in devices and p.is_floating_point() for p in params)
 
 
-def _adam(model: nn.Module, lr: float) -> torch.optim.Optimizer:
+def adam(model: nn.Module, lr: float) -> torch.optim.Optimizer:
     """Adam, fused where the running torch has a fused kernel for the model's device.
 
     The fused kernel updates all parameters at once: on a CPU the per-tensor Python loop of
@@ -128,7 +128,7 @@ def fit(model: nn.Module, data=None, *, objective: str = "forward_kl",
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     draw = _batch_source(data, batch_size, generator) if objective == "forward_kl" else None
-    opt = optimizer or _adam(model, lr)
+    opt = optimizer or adam(model, lr)
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) if schedule == "cosine"
              else None)
     dtype, device = dtype_device(model)

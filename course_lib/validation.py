@@ -110,7 +110,7 @@ def positive_float(value, name: str, where: str = "", allow_inf: bool = False) -
 
 def check_finite(x: Tensor, name: str, where: str = "") -> None:
     """Raise unless every entry of ``x`` is finite (a value check: skipped when validation is off)."""
-    if not _ENABLED:
+    if not _ENABLED or x.device.type == "meta":  # a meta tensor has a shape but no values
         return
     finite = torch.isfinite(x)
     if not bool(finite.all()):
@@ -124,6 +124,8 @@ def check_finite_parameters(module: nn.Module, where: str = "") -> None:
     if not _ENABLED:
         return
     for name, p in module.named_parameters():
+        if p.device.type == "meta":
+            continue
         if not bool(torch.isfinite(p).all()):
             raise CourseValueError(
                 f"{_where(where)}parameter '{name}' contains non-finite values (NaN or inf); a "

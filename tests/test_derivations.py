@@ -46,6 +46,43 @@ def test_steps_render_as_markdown_with_latex():
     assert "$$" in text and r"\int" in text and "divergence theorem" in text.lower()
 
 
+def test_derivative_of_a_product_keeps_its_operand_in_parentheses():
+    z1, t = sp.symbols("z_1 t")
+    f1, p = sp.Function("f_1")(z1, t), sp.Function("p")(z1, t)
+    text = D.latex(sp.Derivative(f1 * p, z1, evaluate=False))
+    assert text.startswith(r"\frac{\partial}{\partial z_{1}} \left(")
+    assert text.endswith(r"\right)")
+    # a single function is not wrapped, and sympy's plain LaTeX is the one being corrected
+    assert D.latex(sp.Derivative(f1, z1)) == sp.latex(sp.Derivative(f1, z1))
+    assert sp.latex(sp.Derivative(f1 * p, z1, evaluate=False)) != text
+
+
+def test_continuity_steps_show_the_flux_derivative_with_parentheses():
+    text = D.continuity_equation()._repr_markdown_()
+    assert r"\frac{\partial}{\partial z_{1}} \left(f_{1}" in text
+    assert r"\frac{\partial}{\partial z_{1}} f_{1}{\left(z_{1},z_{2},t \right)} p" not in text
+
+
+def test_notation_symbols_print_verbatim():
+    assert D.latex(D.Shown(r"\log p_t(z_t)")) == r"\log p_t(z_t)"
+    assert r"\log p_t(z_t)" in D.linear_field_1d()._repr_markdown_()
+    assert "p_{t(z t)}" not in D.linear_field_1d()._repr_markdown_()
+
+
+def test_log_density_ode_passes_through_the_eulerian_form():
+    derivation = D.log_density_ode()
+    residual = derivation.residuals()["d/dt log p = -div f - f . grad log p at a fixed place"]
+    assert residual == 0
+    assert any("Eulerian" in step.text for step in derivation.steps)
+    # the Eulerian claim is not vacuous: dropping the transport term breaks it
+    (z1, z2), t, _ = D._box_2d()
+    p = sp.Function("p")(z1, z2, t)
+    f = sp.Matrix([sp.Function("f_1")(z1, z2, t), sp.Function("f_2")(z1, z2, t)])
+    continuity = {sp.Derivative(p, t): -D.divergence(p * f, (z1, z2))}
+    wrong = sp.diff(sp.log(p), t).subs(continuity) + D.divergence(f, (z1, z2))
+    assert sp.simplify(wrong) != 0
+
+
 def test_gaussian_linear_field_rejects_unsupported_dimension():
     with pytest.raises(ValueError, match="dim must be 1 or 2, got 3"):
         D.gaussian_linear_field(3)

@@ -15,7 +15,9 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 def declared():
     project = PYPROJECT["project"]
-    reqs = project["dependencies"] + [r for extra in project["optional-dependencies"].values() for r in extra]
+    # the `bench` extra (a peer library for the benchmark) is not part of the tested set
+    reqs = project["dependencies"] + [r for name, extra in project["optional-dependencies"].items()
+                                      if name != "bench" for r in extra]
     return {canonicalize_name(Requirement(r).name): Requirement(r) for r in reqs}
 
 
@@ -86,3 +88,11 @@ def test_every_floor_is_the_tested_pin(name):
 
 def test_python_floor_is_the_tested_python():
     assert PYPROJECT["project"]["requires-python"] == ">=3.11"
+
+
+def test_the_bench_extra_pins_its_peer_exactly_and_the_course_never_imports_it():
+    extra = [Requirement(r) for r in PYPROJECT["project"]["optional-dependencies"]["bench"]]
+    assert extra and all(str(r.specifier).startswith("==") for r in extra)
+    for path in (ROOT / "course_lib").rglob("*.py"):
+        if path.name != "peers.py":
+            assert "import zuko" not in path.read_text(), path

@@ -107,7 +107,7 @@ def test_reverse_kl_refuses_a_target_of_the_wrong_shape():
 
 
 def test_jacobian_refuses_input_without_a_batch_dimension():
-    with pytest.raises(ValueError, match=r"shape \(batch, ...\), got \(3,\)"):
+    with pytest.raises(ValueError, match=r"shape \(batch, ...\), got shape \(3,\)"):
         jacobian(torch.sin, torch.zeros(3))
 
 

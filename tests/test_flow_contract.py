@@ -10,7 +10,7 @@ import course_lib.flows as flows
 from course_lib.jacobian import log_abs_det_bruteforce
 from flow_cases import collect
 
-CASES = collect()
+CASES = collect(solvers=True)  # the CNF too: its maps are ODE solves
 PARAMS = [(name, dim) for name, case in sorted(CASES.items()) for dim in case.dims]
 
 

@@ -131,14 +131,16 @@ def test_finite_or_clear_error_and_the_round_trip_holds(name, dtype):
             # the round trip holds forwards (z comes back) or backwards (the recovered z maps
             # to x): a badly conditioned map in float32 may lose z, never x and z both
             forwards = relative_gap(z_back, z) <= tol * 10
-            x_again = flow(z_back)[0]
+            x_again, logdet_again = flow(z_back)
             backwards = relative_gap(x_again, x) <= tol * 10
             assert bool((forwards | backwards).all()), (
                 f"round trip off: z gap {relative_gap(z_back, z).max():.3g}, "
                 f"x gap {relative_gap(x_again, x).max():.3g}")
-            # the log-dets are opposite where z came back
-            gap = (inv_logdet + logdet).abs() / (1 + logdet.abs())
-            assert bool((gap[forwards] <= tol * 10).all()), f"log-dets not opposite: {gap.max():.3g}"
+            # the inverse's log-det at x is minus the forward one at the point the inverse
+            # returned (normwise, z may come back only up to the map's conditioning in float32,
+            # and a coordinate the map flattens may then sit where the slope differs)
+            gap = (inv_logdet + logdet_again).abs() / (1 + logdet_again.abs())
+            assert bool((gap <= tol * 10).all()), f"log-dets not opposite: {gap.max():.3g}"
     check()
 
 

@@ -206,6 +206,12 @@ def test_animation_shows_one_time_per_frame_with_its_total_mass():
     assert title.startswith("t = 1.00: total mass 1.0000")
 
 
+def test_animation_is_at_least_640_pixels_wide():
+    animation = plotting.animate_moving_density(SWIRL, [0.0, 1.0], cells=20, particles=2)
+    width, height = animation._fig.get_size_inches() * animation._fig.dpi
+    assert width >= 640 and height >= 480
+
+
 def test_linear_field_1d_dots_sit_on_the_closed_form():
     a = 0.5
     fig = plotting.plot_linear_field_1d(a, starts=(-1.0, 2.0))

@@ -12,6 +12,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from course_lib.continuous import CNF, VectorField  # noqa: E402
+from course_lib.model import NormalizingFlow  # noqa: E402
 from course_lib.jacobian import jacobian  # noqa: E402
 from course_lib.plotting import (animate_trajectories, backprop_memory,  # noqa: E402
                                  hutchinson_variance_theory, plot_backprop_memory,
@@ -99,6 +100,17 @@ def test_backprop_memory_restores_the_solver_settings():
     assert (cnf.method, cnf.options, cnf.adjoint) == ("dopri5", None, False)
 
 
+def test_backprop_memory_of_a_model_is_that_of_its_cnf_on_a_standard_normal():
+    x = torch.randn(8, 2, dtype=F64, generator=torch.Generator().manual_seed(2))
+    model = NormalizingFlow(2, [small_cnf()]).double()
+    assert backprop_memory(model, x, [1, 3]) == backprop_memory(small_cnf(), x, [1, 3])
+
+
+def test_backprop_memory_refuses_what_holds_no_cnf():
+    with pytest.raises(ValueError, match="expected a CNF or a NormalizingFlow"):
+        backprop_memory(torch.nn.Linear(2, 2), torch.zeros(4, 2), [1])
+
+
 def test_memory_plot_draws_one_line_per_method_in_megabytes():
     memory = {"direct": [2e6, 4e6, 8e6], "adjoint": [1e5, 1e5, 1e5]}
     ax = plot_backprop_memory([1, 2, 4], memory).axes[0]
@@ -174,6 +186,20 @@ def test_animation_moves_the_points_along_their_paths_and_holds_the_end():
     dots, _ = draw(len(times) + 1)
     np.testing.assert_allclose(dots.get_offsets(), paths[-1].numpy())
     assert len(list(animation.new_frame_seq())) == len(times) + 2
+
+
+def test_trajectory_animation_is_at_least_640_pixels_wide():
+    paths, log_p, times = toy_paths()
+    figure = animate_trajectories(paths, log_p, times)._fig
+    assert figure.get_size_inches()[0] * figure.dpi >= 640
+
+
+def test_tracked_paths_have_distinct_colours_far_from_each_other():
+    from matplotlib.colors import to_rgb
+    from course_lib.plotting.continuous import TRACKED_COLOURS
+    rgb = np.array([to_rgb(c) for c in TRACKED_COLOURS])
+    gaps = np.linalg.norm(rgb[:, None] - rgb[None], axis=2)[np.triu_indices(len(rgb), 1)]
+    assert len(set(TRACKED_COLOURS)) == len(TRACKED_COLOURS) and gaps.min() > 0.25
 
 
 def test_trajectory_explorer_picks_the_nearest_time():

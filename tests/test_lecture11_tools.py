@@ -42,7 +42,7 @@ def test_timed_loss_returns_the_wrapped_loss_and_records_it():
     loss = timed(model, x)
     assert loss.item() == pytest.approx(model.forward_kl(x).item(), rel=1e-12)
     assert loss.requires_grad
-    field = CNF(lambda t, z: torch.zeros_like(z), base=2).double()
+    field = NormalizingFlow(2, [CNF(lambda t, z: torch.zeros_like(z), dim=2)])
     timed_fm = TimedLoss(flow_matching_loss)
     torch.manual_seed(3)
     value = timed_fm(field, x).item()
@@ -151,17 +151,29 @@ def test_path_explorer_draws_t_0_when_built_and_follows_the_slider():
     explorer = path_explorer({"straight": (z_t, log_p), "wider": (other, log_p)}, times,
                              tracked=2)
     assert explorer.png.startswith(b"\x89PNG")
-    first, second = explorer.figure.axes
+    first, second = explorer.figure.axes[:2]
     np.testing.assert_allclose(first.collections[-1].get_offsets(), z_t[0])
     window = first.get_xlim()
     explorer.set(t=1.0)
-    first, second = explorer.figure.axes
+    first, second = explorer.figure.axes[:2]
     np.testing.assert_allclose(first.collections[-1].get_offsets(), z_t[-1])
     np.testing.assert_allclose(second.collections[-1].get_offsets(), other[-1])
     np.testing.assert_allclose(first.collections[-1].get_array(), log_p[-1])
     assert first.get_title() == "straight\n$t$ = 1.00"
     assert first.get_xlim() == window
     np.testing.assert_allclose(first.lines[0].get_xydata(), z_t[:, 0])  # a traced path
+
+
+def test_path_explorer_panels_share_one_colour_scale_with_a_colour_bar():
+    z_t, log_p, times = straight_paths()
+    explorer = path_explorer({"low": (z_t, log_p - 5.0), "high": (z_t, log_p + 5.0)}, times, t=1.0)
+    first, second, bar = explorer.figure.axes
+    low, high = first.collections[-1], second.collections[-1]
+    assert (low.norm.vmin, low.norm.vmax) == (high.norm.vmin, high.norm.vmax)
+    # the one scale spans both panels: it reaches below the median of the low one and above
+    # the median of the high one (a scale of its own would centre on each panel's values)
+    assert low.norm.vmin < float(np.median(log_p - 5.0)) and high.norm.vmax > float(np.median(log_p + 5.0))
+    assert bar.get_ylabel() == r"$\log p_t$"
 
 
 def test_path_explorer_needs_one_time_per_row():
@@ -191,13 +203,16 @@ def test_training_comparison_shows_each_loss_and_every_gap():
 def test_field_over_time_shows_each_density_under_its_field():
     field = lambda t, x: -t * x  # noqa: E731 (contracts faster as t grows)
     log_density = lambda t, x: -0.5 * (x ** 2).sum(1) / (1 + t)  # noqa: E731
-    figure = plot_field_over_time(field, log_density, (0.0, 0.5), resolution=20)
-    assert [ax.get_title() for ax in figure.axes] == ["t = 0", "t = 0.5"]
+    figure = plot_field_over_time(field, log_density, (0.0, 0.5), resolution=20, floor=-6.0)
+    panels, bar = figure.axes[:2], figure.axes[2]
+    assert [ax.get_title() for ax in panels] == ["t = 0", "t = 0.5"]
     grid = np.linspace(-4.5, 4.5, 20)
     gx, gy = np.meshgrid(grid, grid)
-    for ax, t in zip(figure.axes, (0.0, 0.5)):
+    for ax, t in zip(panels, (0.0, 0.5)):
         mesh = ax.collections[0]
         np.testing.assert_allclose(np.asarray(mesh.get_array()).reshape(gx.shape),
-                                   np.exp(-0.5 * (gx ** 2 + gy ** 2) / (1 + t)))
-    streamlines = [ax.collections[1].get_segments() for ax in figure.axes]
+                                   np.maximum(-0.5 * (gx ** 2 + gy ** 2) / (1 + t), -6.0))
+        assert (mesh.norm.vmin, mesh.norm.vmax) == (-6.0, pytest.approx(0.0, abs=0.1))  # one scale
+    assert bar.get_ylabel() == r"$\log p_t$"
+    streamlines = [ax.collections[1].get_segments() for ax in panels]
     assert len(streamlines[0]) == 0 < len(streamlines[1])  # the field is zero at t = 0

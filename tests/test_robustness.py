@@ -46,7 +46,7 @@ def test_nan_parameters_in_compose_blame_the_parameter_not_an_intermediate_tenso
         flow(torch.randn(4, 2))
     model = NormalizingFlow(2, [Affine(2), Radial(2)])
     set_(model.flows[1].a, math.inf)
-    with pytest.raises(CourseValueError, match=r"parameter 'flows.1.a' contains non-finite"):
+    with pytest.raises(CourseValueError, match=r"parameter 'flow.flows.1.a' contains non-finite"):
         model.log_prob(torch.randn(4, 2))
 
 

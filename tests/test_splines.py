@@ -5,9 +5,11 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from course_lib.flows import FlowInputError, RQSAutoregressive, RQSCoupling, RQSpline, rq_spline
 from course_lib.flows.nets import spread_hinges
+from course_lib.flows.rational_quadratic import spline
 from course_lib.flows.splines import MIN_BIN_SIZE, MIN_DERIVATIVE, spline_parameters
 from course_lib.jacobian import jacobian
 from course_lib.models import nsf
@@ -269,3 +271,78 @@ def test_bad_spline_parameters_are_refused(name):
 def test_bad_spline_flow_arguments_are_refused(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+
+# -- a nearly flat bin in float32 ------------------------------------------------------------
+# A spline of RQSCoupling[channel] in the flow properties: its third bin takes almost all of
+# the width and almost none of the height, with knot slopes 35.8 below it and 0.003 above.
+# Just below its top knot the slope is about e^-17, so a float32 output keeps little of the
+# input; the inverse must still return the point of that bin that maps to the output. Solved
+# from the bin's lower knot, the quadratic's coefficients (terms of 0.07 whose difference is
+# 2e-6) kept 3 digits, the root came out as 1.009 instead of 0.8705, and the inverse returned
+# 1.029: outside the bin and the bound, where the forward map is the identity.
+FLAT_SIZES = [[0.002, 0.002, 1.994, 0.002], [0.002, 0.002, 0.0020000196527689695, 1.994]]
+FLAT_SLOPES = [1e-3, 35.82905960083008, 0.0030549918301403522]
+FLAT_POINT = -0.9940001368522644        # a float32 output 1.8e-7 below the bin's top knot
+
+
+def float32_neighbours(value, below, above):
+    """The ``below`` float32 numbers under ``value`` (a float32), ``value`` and ``above`` over it."""
+    bits = torch.tensor([value], dtype=torch.float32).view(torch.int32)
+    step = 1 if value >= 0 else -1           # for negatives a larger integer is further from 0
+    return (bits + step * torch.arange(-below, above + 1, dtype=torch.int32)).view(torch.float32)
+
+
+def float64_inverse_on_float32_knots(y, sizes, slopes, bound=1.0):
+    """The oracle: the float32 spline (its knots as float32 rounds them) inverted by bisection
+    of the forward map in float64, and ``-log g'`` there."""
+    knots = (F.pad(torch.cumsum(sizes, -1), (1, 0)) - bound).double()
+    sizes64, slopes64 = knots.diff(dim=-1), slopes.double()
+    lo, hi = torch.full(y.shape, -bound, dtype=torch.float64), torch.full(y.shape, bound,
+                                                                           dtype=torch.float64)
+    for _ in range(80):
+        mid = (lo + hi) / 2
+        up = spline(mid, sizes64, slopes64, bound)[0] > y.double()
+        lo, hi = torch.where(up, lo, mid), torch.where(up, mid, hi)
+    z = (lo + hi) / 2
+    return z, -spline(z, sizes64, slopes64, bound)[1]
+
+
+def test_float32_inverse_in_a_nearly_flat_bin_stays_in_the_bin():
+    sizes = torch.tensor(FLAT_SIZES, dtype=torch.float32)
+    slopes = torch.tensor(FLAT_SLOPES, dtype=torch.float32)
+    y = torch.tensor([FLAT_POINT], dtype=torch.float32)
+    z, inv_ld = spline(y, sizes, slopes, 1.0, inverse=True)
+    y_again, ld = spline(z, sizes, slopes, 1.0)
+    # the flat bin spans [-0.996, 0.998] in z; the old inverse returned 1.029 with log-det 17.1,
+    # where the forward map is the identity with log-det 0
+    assert -0.996 <= z.item() <= 0.998, z.item()
+    assert abs(y_again.item() - FLAT_POINT) <= 2e-7, (y_again.item(), z.item())
+    assert abs(inv_ld.item() + ld.item()) <= 2e-4 * (1 + abs(ld.item())), (inv_ld, ld)
+    # the exact inverse is 0.73978 with log-det 17.10719: dz/dy is e^17, yet z is good to 4e-5
+    z_exact, ld_exact = float64_inverse_on_float32_knots(y, sizes, slopes)
+    assert abs(z.item() - z_exact.item()) <= 1e-4, (z.item(), z_exact.item())
+    assert abs(inv_ld.item() - ld_exact.item()) <= 1e-4 * (1 + abs(ld_exact.item()))
+
+
+def test_float32_inverse_near_a_flat_knot_is_accurate_monotone_and_maps_back():
+    # every float32 number from 400 below to 100 above the flat bin's top knot (near -0.994)
+    sizes = torch.tensor(FLAT_SIZES, dtype=torch.float32)
+    slopes = torch.tensor(FLAT_SLOPES, dtype=torch.float32)
+    y = float32_neighbours(FLAT_POINT, 400, 100).sort().values
+    z, inv_ld = rq_spline(y, *sizes, slopes, 1.0, inverse=True)
+    y_again, ld = rq_spline(z, *sizes, slopes, 1.0)
+    assert bool((z.abs() <= 1.0).all()), z.abs().max()
+    assert bool((z.diff() >= 0).all()), "the inverse of an increasing map must not decrease"
+    assert (y_again - y).abs().max() <= 2e-7
+    z_exact, ld_exact = float64_inverse_on_float32_knots(y, sizes, slopes)
+    assert (z.double() - z_exact).abs().max() <= 1e-4
+    assert ((inv_ld.double() - ld_exact).abs() / (1 + ld_exact.abs())).max() <= 1e-4
+    # below the knot (the flat bin) the forward log-det at the returned point is the opposite;
+    # above it, in the next bin (width 0.002, mean slope 997, knot slope 0.003), the forward
+    # log-derivative changes by 0.06 from one float32 z to the next, so at the rounded z it
+    # can only agree to that (the inverse's own log-det, checked above, is accurate)
+    flat = y < F.pad(torch.cumsum(sizes[1], -1), (1, 0))[3] - 1.0
+    assert bool(flat.sum() > 300)
+    assert ((inv_ld + ld).abs() / (1 + ld.abs()))[flat].max() <= 2e-4

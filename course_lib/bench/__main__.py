@@ -5,7 +5,7 @@ import argparse
 import importlib
 import time
 
-SECTIONS = ["discrete", "glow", "splines", "autoregressive", "continuous"]
+SECTIONS = ["discrete", "glow", "splines", "peers", "autoregressive", "continuous"]
 
 
 def main(argv=None) -> None:

@@ -118,7 +118,8 @@ def architecture_rows(dims=(4, 16), repeats: int = 3, batch: int = BATCH) -> lis
 
     Discrete layers have their parameters moved off the identity first; the CNFs (a
     ``models.cnf`` vector field, integrated with dopri5) are timed at initialisation, where
-    the solver takes few steps, so their times are a lower bound.
+    the solver takes few steps, so their times are a lower bound. Like every flow in a model,
+    a CNF computes its log-determinant (the integrated trace) when sampling too.
     """
     torch.set_num_threads(1)
     rows = []

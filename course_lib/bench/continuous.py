@@ -17,7 +17,7 @@ import time
 import torch
 
 from .. import datasets, models
-from ..continuous import CNF, VectorField, flow_matching_loss
+from ..continuous import VectorField, cnf_layer, flow_matching_loss
 from ..jacobian import (divergence_exact, divergence_hutchinson, hutchinson_variance_theory,
                         jacobian)
 from ..training import fit
@@ -56,11 +56,16 @@ def train_for(model: torch.nn.Module, data, seconds: float, lr: float, batch_siz
     return steps
 
 
-def exact_log_prob(cnf: CNF, x: torch.Tensor) -> torch.Tensor:
-    """The evaluation every row shares: exact trace, dopri5, ``rtol = atol = 1e-5``."""
+def exact_log_prob(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The evaluation every row shares: exact trace, dopri5, ``rtol = atol = 1e-5``.
+
+    ``model`` is a ``NormalizingFlow`` around one CNF (``models.cnf``); its CNF keeps these
+    solver settings afterwards.
+    """
+    cnf = cnf_layer(model, "exact_log_prob")
     cnf.trace, cnf.method, cnf.rtol, cnf.atol, cnf.options = "exact", "dopri5", 1e-5, 1e-5, None
     with torch.no_grad():
-        return torch.cat([cnf.log_prob(chunk) for chunk in x.split(5000)])
+        return torch.cat([model.log_prob(chunk) for chunk in x.split(5000)])
 
 
 def _density_row(label: str, build, loss_fn, lr: float, batch_size: int, seconds: float,

@@ -1,7 +1,7 @@
 """Memory that autograd holds for a backward pass, measured from the tensors it saves.
 
 Lecture 10 compares backpropagating through an ODE solver (memory grows with the number of
-steps) with the adjoint method (flat): :func:`backprop_memory` measures both for a CNF, with
+steps) with the adjoint method (flat): :func:`backprop_memory` measures both for a CNF model, with
 :func:`saved_tensor_bytes` counting the storages the graph of a result keeps alive. The
 numbers depend only on the sizes of the tensors, not on the machine.
 
@@ -16,6 +16,7 @@ import weakref
 from typing import Callable, Sequence
 
 import torch
+from torch.distributions import Independent, Normal
 
 from ..validation import CourseValueError, positive_int
 
@@ -56,17 +57,25 @@ def saved_tensor_bytes(compute: Callable[[], torch.Tensor]) -> int:
     return int(sum(storages.values()))
 
 
-def backprop_memory(cnf, x: torch.Tensor, step_counts: Sequence[int]) -> dict[str, list[int]]:
-    """Memory held for the backward pass of ``cnf.forward_kl(x)``, with rk4 in ``n`` equal steps
-    for each ``n`` of ``step_counts``: ``{"direct": [...], "adjoint": [...]}`` in bytes.
+def backprop_memory(model, x: torch.Tensor, step_counts: Sequence[int]) -> dict[str, list[int]]:
+    """Memory held for the backward pass of ``model.forward_kl(x)``, with rk4 in ``n`` equal
+    steps for each ``n`` of ``step_counts``: ``{"direct": [...], "adjoint": [...]}`` in bytes.
 
-    Direct backpropagation keeps every intermediate value of every solver step; the adjoint
-    method keeps the states at the requested times only. The CNF's solver settings are
-    restored afterwards.
+    ``model`` is a ``NormalizingFlow`` around one CNF (``models.cnf``), or a bare ``CNF``,
+    measured on a standard normal base. Direct backpropagation keeps every intermediate value
+    of every solver step; the adjoint method keeps the states at the requested times only.
+    The CNF's solver settings are restored afterwards.
     """
-    if not callable(getattr(cnf, "forward_kl", None)) or not hasattr(cnf, "adjoint"):
-        raise CourseValueError(f"backprop_memory: expected a CNF, got {type(cnf).__name__}")
+    from ..continuous import cnf_layer
+    from ..model import NormalizingFlow
+    cnf = cnf_layer(model, "backprop_memory")
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise CourseValueError(f"backprop_memory: expected x to be a floating-point tensor, got "
+                               f"{type(x).__name__}")
     step_counts = [positive_int(n, "every step count", "backprop_memory") for n in step_counts]
+    if model is cnf:
+        zeros = torch.zeros(cnf.dim, dtype=x.dtype, device=x.device)
+        model = NormalizingFlow(Independent(Normal(zeros, torch.ones_like(zeros)), 1), [cnf])
     settings = (cnf.method, cnf.options, cnf.adjoint)
     memory: dict[str, list[int]] = {"direct": [], "adjoint": []}
     try:
@@ -74,7 +83,7 @@ def backprop_memory(cnf, x: torch.Tensor, step_counts: Sequence[int]) -> dict[st
             cnf.adjoint = name == "adjoint"
             for n in step_counts:
                 cnf.method, cnf.options = "rk4", {"step_size": 1.0 / n}
-                memory[name].append(saved_tensor_bytes(lambda: cnf.forward_kl(x)))
+                memory[name].append(saved_tensor_bytes(lambda: model.forward_kl(x)))
     finally:
         cnf.method, cnf.options, cnf.adjoint = settings
     return memory

@@ -3,7 +3,7 @@
 ``plain(value)`` accepts ``torch.Tensor`` (exactly that class, or a ``Parameter``), ``bool``,
 ``int``, ``float``, ``str``, ``None`` (exactly these classes: a subclass whose ``__eq__``
 lies is refused), numpy arrays and scalars, and lists, tuples and string-keyed dicts of
-these. A model (a ``NormalizingFlow`` of course_lib layers, or a ``CNF``) becomes its
+these. A model (a ``NormalizingFlow`` of course_lib layers, a CNF among them) becomes its
 architecture plus its ``state_dict``; ``unplain`` rebuilds it into the library's own classes,
 so the judge evaluates the library's ``log_prob``, never the student's. A function the
 answer returns becomes a ``Handle`` that only ``call`` can use.
@@ -159,7 +159,16 @@ def _mlp_spec(net, what) -> dict:
 
 def _layer_spec(flow, what) -> dict:
     from .. import flows as F
+    from ..continuous import CNF, VectorField
     name = type(flow).__name__
+    if type(flow) is CNF:
+        field = flow.vector_field
+        if type(field) is not VectorField:
+            raise NotPlain(f"{what}: its vector field is a {type(field).__name__}; the grader "
+                           "rebuilds CNFs with the library's VectorField only")
+        # the solver settings are not carried: the judge evaluates with the library's defaults
+        return {"type": name, "dim": _dim(flow, what), "hidden": field.linears[0].out_features,
+                "layers": len(field.linears)}
     if type(flow) in (F.Affine, F.Planar, F.Radial, F.Reverse, F.Permutation):
         return {"type": name, "dim": _dim(flow, what)}
     if type(flow) is F.AffineCoupling and not flow.image:
@@ -170,13 +179,13 @@ def _layer_spec(flow, what) -> dict:
         return {"type": name, "dim": dim, "mask": mask, "scale_bound": float(flow.scale_bound),
                 **_mlp_spec(flow.conditioner, what)}
     raise NotPlain(f"{what} contains a {name} layer; the grader rebuilds models made of course_lib's "
-                   "Affine, Planar, Radial, Reverse, Permutation and AffineCoupling layers only "
+                   "Affine, Planar, Radial, Reverse, Permutation, AffineCoupling and CNF layers only "
                    "(and of none of their subclasses)")
 
 
 def describe_model(model: nn.Module, what: str = "the model") -> dict:
     """The architecture of a course_lib model, enough to rebuild it from its state."""
-    from ..continuous import CNF, VectorField
+    from ..continuous import CNF
     from ..model import NormalizingFlow
     if type(model) is NormalizingFlow:
         if getattr(model, "_base_kind", None) != "normal":
@@ -185,13 +194,9 @@ def describe_model(model: nn.Module, what: str = "the model") -> dict:
         return {"type": "NormalizingFlow", "event_shape": list(model.base_loc.shape),
                 "flows": [_layer_spec(f, f"{what}'s layer {i}") for i, f in enumerate(model.flows)]}
     if type(model) is CNF:
-        field = model.vector_field
-        if type(field) is not VectorField or model._base is not None:
-            raise NotPlain(f"{what}: the grader rebuilds CNFs with the library's VectorField on the "
-                           "default base")
-        return {"type": "CNF", "dim": int(model.dim), "hidden": field.linears[0].out_features,
-                "layers": len(field.linears)}
-    raise NotPlain(f"{what} is a {type(model).__name__}; return a course_lib NormalizingFlow or CNF "
+        raise NotPlain(f"{what} is a bare CNF, a flow without a base density; return the model "
+                       "around it, NormalizingFlow(dim, [cnf]), as models.cnf builds")
+    raise NotPlain(f"{what} is a {type(model).__name__}; return a course_lib NormalizingFlow "
                    "(not a subclass)")
 
 
@@ -229,11 +234,12 @@ def rebuild_model(spec: dict, state: dict) -> nn.Module:
                                               hidden=_int(layer, "hidden"),
                                               n_hidden=_int(layer, "n_hidden", 0, 16), activation=act,
                                               scale_bound=float(layer.get("scale_bound", 3.0))))
+            elif kind == "CNF":
+                built.append(CNF(VectorField(dim, _int(layer, "hidden"),
+                                             _int(layer, "layers", 1, 16))))
             else:
                 raise NotPlain(f"the model has a layer of unknown type {kind!r}")
         model = NormalizingFlow(_int({"d": shape[0]}, "d"), built)
-    elif spec.get("type") == "CNF":
-        model = CNF(VectorField(_int(spec, "dim"), _int(spec, "hidden"), _int(spec, "layers", 1, 16)))
     else:
         raise NotPlain(f"the model has an unknown type {spec.get('type')!r}")
     if any(type(v) is torch.Tensor and v.dtype == torch.float64 for v in state.values()):

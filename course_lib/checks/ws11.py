@@ -5,6 +5,7 @@ import torch
 from torch.distributions import MultivariateNormal
 
 from ..continuous import CNF
+from ..model import NormalizingFlow
 from .core import Fail, as_tensor, call, check, fresh_generator, require
 
 WS = "11_flow_matching"
@@ -43,13 +44,15 @@ def ex11_1(fm_loss):
 @check("ex11_2", WS, "a CNF trained by flow matching", seconds=90)
 def ex11_2(train_flow_matching):
     data = gaussian_data()
-    cnf = call(train_flow_matching, lambda n: data.sample((n,)), label="the Gaussian data")
-    require(isinstance(cnf, CNF), f"return the trained course_lib CNF, got {type(cnf).__name__}")
+    model = call(train_flow_matching, lambda n: data.sample((n,)), label="the Gaussian data")
+    require(isinstance(model, NormalizingFlow) and any(isinstance(f, CNF) for f in model.flows),
+            f"return the trained model, a NormalizingFlow around a CNF as models.cnf builds, got "
+            f"{type(model).__name__}")
     torch.manual_seed(7)
-    dtype = next(cnf.parameters()).dtype
+    dtype = next(model.parameters()).dtype
     x = data.sample((4000,)).to(dtype)
     with torch.no_grad():
-        nll = -cnf.log_prob(x)
+        nll = -model.log_prob(x)
     gap = nll.mean().item() - data.entropy().item()
     se = nll.std().item() / 4000 ** 0.5
     require(gap == gap, "the model's log-densities are NaN")
@@ -65,21 +68,22 @@ def ex11_3(count_evaluations):
     from .. import models
     g = fresh_generator()
     torch.manual_seed(int(torch.randint(0, 2**31, (1,), generator=g)))
-    cnf = models.cnf(2, hidden=16, n_hidden=2).double()
+    model = models.cnf(2, hidden=16, n_hidden=2).double()
     x = gaussian_data().sample((64,)).double()
-    out = call(count_evaluations, cnf, x.clone(), label="a small CNF")
+    out = call(count_evaluations, model, x.clone(), label="a small CNF model")
     require(isinstance(out, tuple) and len(out) == 2, "return the pair (n_flow_matching, n_likelihood)")
     n_fm, n_ml = out
     require(n_fm == 1, f"one flow-matching loss evaluates the field once (you counted {n_fm})")
     calls = [0]
-    hook = cnf.vector_field.register_forward_hook(lambda *args: calls.__setitem__(0, calls[0] + 1))
+    field = model.flows[0].vector_field
+    hook = field.register_forward_hook(lambda *args: calls.__setitem__(0, calls[0] + 1))
     try:
         with torch.no_grad():
-            cnf.log_prob(x)
+            model.log_prob(x)
     finally:
         hook.remove()
     require(n_ml == calls[0], f"for the likelihood you counted {n_ml} evaluations; count every call the "
-                              "solver makes during one cnf.log_prob")
+                              "solver makes during one model.log_prob")
     return "correct: one evaluation against one per solver stage for a likelihood"
 
 
@@ -88,16 +92,17 @@ def ex11_4(gap_to_entropy):
     from .. import models
     g = fresh_generator()
     torch.manual_seed(int(torch.randint(0, 2**31, (1,), generator=g)))
-    cnf = models.cnf(2, hidden=16, n_hidden=2)
+    model = models.cnf(2, hidden=16, n_hidden=2)
     with torch.no_grad():  # a random field of random strength, so no printed value passes
-        for p in cnf.parameters():
+        for p in model.parameters():
             p.mul_(0.5 + torch.rand((), generator=g))
     data = gaussian_data()
-    got = as_tensor(call(gap_to_entropy, cnf, data, 3000, label="an untrained CNF"), "gap_to_entropy")
+    got = as_tensor(call(gap_to_entropy, model, data, 3000, label="an untrained CNF model"),
+                    "gap_to_entropy")
     require(got.numel() == 1, "return one number")
     x = data.sample((20000,))
     with torch.no_grad():
-        nll = -cnf.log_prob(x)
+        nll = -model.log_prob(x)
     want = nll.mean().item() - data.entropy().item()
     require(not abs(got.item() + want) < 0.1, "wrong sign: the gap is the test NLL minus the entropy (never "
                                               "negative in expectation, since it is a KL divergence)")

@@ -186,6 +186,11 @@ class Flow(nn.Module):
     def _check(self, x: Tensor, name: str) -> None:
         check_input(x, self.event_shape, name, self._param_dtype(), type(self).__name__)
 
+    def accepts_event_shape(self, shape: Sequence[int]) -> bool:
+        """Whether samples of ``shape`` (one sample, no batch dimension) fit this flow."""
+        return len(shape) == len(self.event_shape) and all(
+            s is None or s == g for s, g in zip(self.event_shape, shape))
+
     def extra_repr(self) -> str:
         return f"event_shape={self.event_shape}"
 

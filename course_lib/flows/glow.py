@@ -75,6 +75,9 @@ class ActNorm(Flow):
         shape = (self.channels,) if isinstance(x, Tensor) and x.dim() == 2 else self.event_shape
         check_input(x, shape, name, self._param_dtype(), "ActNorm")
 
+    def accepts_event_shape(self, shape) -> bool:
+        return tuple(shape) == (self.channels,) or super().accepts_event_shape(shape)
+
     def needs_initialization(self) -> bool:
         return not bool(self.initialized)
 

@@ -142,35 +142,52 @@ def spline(x: Tensor, sizes: Tensor, derivatives: Tensor, bound: float,
     inside = t == x
     # the bin is the number of interior knots at or below t: no loop over bins
     k = (t.unsqueeze(-1) >= knots[..., int(inverse), 1:-1]).sum(-1, keepdim=True)
-    k2 = k.unsqueeze(-2).expand(*shape, 2, 1)
-    x_k, y_k = torch.gather(knots.expand(*shape, 2, bins + 1), -1, k2).squeeze(-1).unbind(-1)
-    w, h = torch.gather(sizes.expand(*shape, 2, bins), -1, k2).squeeze(-1).unbind(-1)
-    d0, d1 = torch.gather(slopes.expand(*shape, bins + 1), -1,
-                          torch.cat([k, k + 1], -1)).unbind(-1)
+    ends = torch.cat([k, k + 1], -1)                            # the bin's two knots
+    lo, hi = torch.gather(knots.expand(*shape, 2, bins + 1), -1,
+                          ends.unsqueeze(-2).expand(*shape, 2, 2)).unbind(-1)
+    (x_k, y_k), (x_k1, y_k1) = lo.unbind(-1), hi.unbind(-1)
+    w, h = torch.gather(sizes.expand(*shape, 2, bins), -1,
+                        k.unsqueeze(-2).expand(*shape, 2, 1)).squeeze(-1).unbind(-1)
+    d0, d1 = torch.gather(slopes.expand(*shape, bins + 1), -1, ends).unbind(-1)
     s = h / w
     c2 = torch.add(d0 + d1, s, alpha=-2)                         # delta_k + delta_{k+1} - 2 s_k
     if inverse:
-        # the root in [0, 1] of a xi^2 + b xi - s dy = 0, in the form without cancellation:
-        # for b >= 0, 2 s dy / (b + sqrt(disc)) (the textbook (-b + sqrt(disc)) / 2a loses
+        # Solve from the nearer knot. Measured down from the upper knot, with
+        # u = 1 - xi, the bin has the same form with the knot slopes swapped:
+        # y^{k+1} - y = h [s u^2 + delta_{k+1} u (1 - u)] / D. From the lower knot near
+        # the upper one, a = h (s - delta_k) + (y - y^k) c_2 and b subtract two nearly equal
+        # numbers (in float32 a root 1.009 for a point whose root is 0.8705); from the
+        # nearer knot the distance r <= h / 2 is a difference of close numbers, exact, and
+        # the coefficients carry no cancellation. The root is then kept in [0, 1]: the point returned lies in
+        # the bin that was searched, where the forward map agrees with this one.
+        dy, dy_top = t - y_k, y_k1 - t
+        upper = dy > dy_top
+        r = torch.where(upper, dy_top, dy)
+        near = torch.where(upper, d1, d0)
+        # the root in [0, 1] of a v^2 + b v - s r = 0, in the form without cancellation:
+        # for b >= 0, 2 s r / (b + sqrt(disc)) (the textbook (-b + sqrt(disc)) / 2a loses
         # every digit as a -> 0); for b < 0, where a > 0, (sqrt(disc) - b) / 2a (the other
-        # form would subtract two nearly equal numbers when 4 a s dy << b^2)
-        dy = t - y_k
-        q = dy * c2
-        a = torch.addcmul(q, h, s - d0)
-        b = h * d0 - q
-        sd = s * dy
-        root = torch.sqrt(torch.addcmul(b * b, a, sd, value=4).clamp(min=0))
+        # form would subtract two nearly equal numbers when 4 a s r << b^2)
+        q = r * c2
+        a = torch.addcmul(q, h, s - near)
+        b = h * near - q
+        sr = s * r
+        root = torch.sqrt(torch.addcmul(b * b, a, sr, value=4).clamp(min=0))
         negative = b < 0
-        xi = torch.where(negative, root - b, 2 * sd) / torch.where(negative, 2 * a, b + root)
+        v = torch.where(negative, root - b, 2 * sr) / torch.where(negative, 2 * a, b + root)
+        v = v.clamp(0.0, 1.0)
+        xi = torch.where(upper, 1 - v, v)
+        one_minus = torch.where(upper, v, 1 - v)
+        y = torch.where(upper, torch.addcmul(x_k1, v, w, value=-1), torch.addcmul(x_k, v, w))
     else:
-        xi = (t - x_k) / w
-    one_minus = 1 - xi
+        # each of xi and 1 - xi from its own knot: exact differences near either knot
+        xi, one_minus = (t - x_k) / w, (x_k1 - t) / w
     xi_1m = xi * one_minus
     xi2 = xi * xi
     denom = torch.addcmul(s, c2, xi_1m)
     numer = torch.addcmul(torch.addcmul(d1 * xi2, s, xi_1m, value=2), d0, one_minus * one_minus)
     if inverse:
-        y, log_deriv = torch.addcmul(x_k, xi, w), torch.log((denom / s) ** 2 / numer)
+        log_deriv = torch.log((denom / s) ** 2 / numer)
     else:
         y = torch.addcdiv(y_k, h * torch.addcmul(s * xi2, d0, xi_1m), denom)
         log_deriv = torch.log(numer * (s / denom) ** 2)

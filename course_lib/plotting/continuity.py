@@ -15,7 +15,8 @@ from torch.distributions import Independent, Normal
 
 from ..continuity import (cell_centres, divergence_integral, gaussian_flux, outward_flux,
                           total_mass)
-from ..continuous import CNF
+from ..continuous import CNF, density_paths
+from ..model import NormalizingFlow
 from ..euler import euler_path
 from ..jacobian import divergence_exact
 from ..moving_density import SPIRAL, SPIRAL_MATRIX, SWIRL, MovingDensity, spiral_field, swirl_field
@@ -83,7 +84,8 @@ def _quiver_scale(vectors: np.ndarray, spacing: float) -> float:
 def plot_flux_box(J: Callable[[torch.Tensor], torch.Tensor], box: Sequence[float], *,
                   lim: float = 3.0, ax: Axes | None = None, arrows_per_side: int = 6,
                   resolution: int = 100) -> Figure:
-    """A flux ``J`` through the sides of the box ``V = [a_1, b_1] x [a_2, b_2]``.
+    """A flux ``J`` (the lecture's ``j = p f``) through the sides of the box
+    ``V = [a_1, b_1] x [a_2, b_2]``.
 
     The colours are ``div J`` (red where more leaves a small patch than enters it), the grey
     arrows ``J`` itself. On the sides of the box the arrows are ``(J . n) n``, red where
@@ -99,7 +101,7 @@ def plot_flux_box(J: Callable[[torch.Tensor], torch.Tensor], box: Sequence[float
     div = divergence_exact(J, points, create_graph=False).detach().numpy().reshape(g1.shape)
     top = max(float(np.abs(div).max()), 1e-12)
     mesh = ax.pcolormesh(g1, g2, div, cmap="RdBu_r", vmin=-top, vmax=top, shading="auto")
-    ax.figure.colorbar(mesh, ax=ax, label=r"$\nabla \cdot J$")
+    ax.figure.colorbar(mesh, ax=ax, label=r"$\nabla \cdot j$")
     coarse = np.linspace(-lim, lim, 15)
     c1, c2 = np.meshgrid(coarse, coarse)
     with torch.no_grad():
@@ -125,8 +127,8 @@ def plot_flux_box(J: Callable[[torch.Tensor], torch.Tensor], box: Sequence[float
                   color=np.where(normal_part > 0, "tab:red", "tab:blue"), angles="xy",
                   scale_units="xy", scale=scale, width=0.008)
     flux, volume = outward_flux(J, box), divergence_integral(J, box)
-    ax.legend(handles=[Line2D([], [], color="tab:red", linewidth=3, label="leaves V: $J\\cdot n > 0$"),
-                       Line2D([], [], color="tab:blue", linewidth=3, label="enters V: $J\\cdot n < 0$")],
+    ax.legend(handles=[Line2D([], [], color="tab:red", linewidth=3, label="leaves V: $j\\cdot n > 0$"),
+                       Line2D([], [], color="tab:blue", linewidth=3, label="enters V: $j\\cdot n < 0$")],
               loc="lower left", fontsize="small")
     ax.set_xlim(-lim, lim)
     ax.set_ylim(-lim, lim)
@@ -134,8 +136,8 @@ def plot_flux_box(J: Callable[[torch.Tensor], torch.Tensor], box: Sequence[float
     ax.grid(False)
     ax.set_xlabel("$z_1$")
     ax.set_ylabel("$z_2$")
-    ax.set_title(f"net outflow $\\oint_{{\\partial V}} \\; J \\cdot n\\,dS$ = {flux:.4f}\n"
-                 f"$\\int_V \\; \\nabla \\cdot J\\,dz$ = {volume:.4f}", fontsize="medium")
+    ax.set_title(f"net outflow $\\oint_{{\\partial V}} \\; j \\cdot n\\,dS$ = {flux:.4f}\n"
+                 f"$\\int_V \\; \\nabla \\cdot j\\,dz$ = {volume:.4f}", fontsize="medium")
     return ax.figure
 
 
@@ -172,7 +174,7 @@ def plot_density_on_grid(p, half_width: float, *, field: Callable | None = None,
 
 
 def animate_moving_density(example: MovingDensity, times: Sequence[float], *, cells: int = 80,
-                           particles: int = 12, seed: int = 0, dpi: int = 60,
+                           particles: int = 12, seed: int = 0, dpi: int = 100,
                            interval: int = 300) -> FuncAnimation:
     """The density of ``example`` flowing: the finite-volume solution of the continuity equation
     at each of ``times`` (one frame each), with the streamlines of the field (at ``t = 0``) and
@@ -183,7 +185,8 @@ def animate_moving_density(example: MovingDensity, times: Sequence[float], *, ce
     densities = on_grid.numpy()
     z0 = example.sample(particles, seed)
     z_t = example.paths(z0, times)[0].numpy()
-    figure, ax = plt.subplots(figsize=(4.6, 3.9), dpi=dpi, layout="constrained")
+    # 6.4 inches at the default 100 dpi: 640 pixels wide, labels readable when stored
+    figure, ax = plt.subplots(figsize=(6.4, 5.4), dpi=dpi, layout="constrained")
     plot_density_on_grid(densities[0], example.half_width, field=example.field, ax=ax,
                          vmax=float(densities.max()))
     mesh = ax.collections[0]
@@ -219,10 +222,10 @@ def plot_linear_field_1d(a: float = 0.5, *, times: Sequence[float] = (0.0, 0.5, 
     density_ax, log_ax = axes
     base = Independent(Normal(torch.zeros(1, dtype=torch.float64),
                               torch.ones(1, dtype=torch.float64)), 1)
-    flow = CNF(lambda t, z: a * z, base=base, rtol=1e-8, atol=1e-8)
+    flow = NormalizingFlow(base, [CNF(lambda t, z: a * z, dim=1, rtol=1e-8, atol=1e-8)])
     fine = np.linspace(0.0, 1.0, 21)
     z0 = torch.tensor(starts, dtype=torch.float64)[:, None]
-    z_t, log_p = flow.trajectory(z0, fine.tolist())
+    z_t, log_p = density_paths(flow, z0, fine.tolist())
     z_t, log_p = z_t[..., 0].numpy(), log_p.numpy()
     grid = np.linspace(-4.0, 4.0, 400)
     for t in times:

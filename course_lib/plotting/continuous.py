@@ -5,7 +5,7 @@ from typing import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib import colors
+from matplotlib import colors, patheffects
 from matplotlib.animation import FuncAnimation
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -24,8 +24,10 @@ __all__ = ["HUTCHINSON_COLOURS", "TRACKED_COLOURS", "animate_trajectories",
 
 HUTCHINSON_COLOURS = {"gaussian": "tab:blue", "rademacher": "tab:orange"}
 #: the points whose paths are followed, the same colour in every panel
-TRACKED_COLOURS = ["tab:red", "tab:orange", "tab:pink", "tab:brown", "tab:purple", "tab:cyan",
-                   "black", "tab:olive"]
+# eight colours far from each other and from viridis (the colour of the points), each path drawn
+# over a white edge so that it stands out on dark and bright points alike
+TRACKED_COLOURS = ["#e6194b", "#f58231", "#ff69b4", "#000000", "#911eb4", "#8b4513",
+                   "#00bfff", "#ffe119"]
 
 
 def plot_backprop_memory(step_counts: Sequence[int], memory: dict[str, Sequence[int]], *,
@@ -101,15 +103,17 @@ def _log_p_norm(log_p: np.ndarray) -> colors.Normalize:
 
 def plot_trajectories(paths, log_p, times: Sequence[float], index: int, *,
                       ax: Axes | None = None, tracked: int = 8, data=None,
-                      colorbar: bool = True) -> Figure:
+                      colorbar: bool = True, norm: colors.Normalize | None = None) -> Figure:
     """The points ``z_t`` of a CNF at ``t = times[index]``, coloured by ``log p_t(z_t)``, with
     the paths of the first ``tracked`` points from ``t = 0`` up to ``t``.
 
     Args:
         paths, log_p: ``z_t`` of shape ``(len(times), n, 2)`` and ``log p_t(z_t)`` of shape
-            ``(len(times), n)``, as returned by ``CNF.trajectory``.
+            ``(len(times), n)``, as returned by ``continuous.density_paths``.
         data: optional data samples, drawn in light grey underneath: where the points
             should arrive at ``t = 1``.
+        norm: the colour scale of ``log p``; by default the 1% to 99% quantiles of ``log_p``
+            over all times (pass one norm to several panels to compare them on one scale).
 
     The window and the colour scale are the same for every ``index``, so that moving along
     the times changes the points only.
@@ -120,10 +124,12 @@ def plot_trajectories(paths, log_p, times: Sequence[float], index: int, *,
         data = np.asarray(data, dtype=float)
         ax.scatter(data[:, 0], data[:, 1], s=2, color="0.85", linewidths=0, zorder=0)
     dots = ax.scatter(paths[index, :, 0], paths[index, :, 1], c=log_p[index], s=6,
-                      cmap="viridis", norm=_log_p_norm(log_p), linewidths=0)
+                      cmap="viridis", norm=_log_p_norm(log_p) if norm is None else norm,
+                      linewidths=0)
     for k, path in enumerate(paths[:index + 1, :tracked].transpose(1, 0, 2)):
         colour = TRACKED_COLOURS[k % len(TRACKED_COLOURS)]
-        ax.plot(path[:, 0], path[:, 1], color=colour, linewidth=1.2)
+        ax.plot(path[:, 0], path[:, 1], color=colour, linewidth=1.6,
+                path_effects=[patheffects.Stroke(linewidth=3.2, foreground="white"), patheffects.Normal()])
         ax.plot(path[-1:, 0], path[-1:, 1], "o", color=colour, markersize=5,
                 markeredgecolor="black", markeredgewidth=0.6)
     if colorbar:
@@ -132,6 +138,7 @@ def plot_trajectories(paths, log_p, times: Sequence[float], index: int, *,
     ax.set_xlim(*xlim)
     ax.set_ylim(*ylim)
     ax.set_aspect("equal")
+    ax.grid(False)
     ax.set_xlabel("first coordinate of $z_t$")
     ax.set_ylabel("second coordinate of $z_t$")
     ax.set_title(f"$t$ = {times[index]:.2f}")
@@ -162,7 +169,7 @@ def plot_log_density_paths(log_p, times: Sequence[float], index: int | None = No
 
 
 def animate_trajectories(paths, log_p, times: Sequence[float], *, data=None,
-                         figsize=(4.0, 3.6), dpi: int = 55, interval: int = 150,
+                         figsize=(6.4, 5.4), dpi: int = 100, interval: int = 150,
                          hold: int = 4) -> FuncAnimation:
     """Points of a CNF flowing from the base (``t = 0``) to the data (``t = 1``), coloured by
     ``log p_t(z_t)`` on one colour scale, over optional data in light grey; the last frame

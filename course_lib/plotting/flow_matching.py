@@ -8,6 +8,7 @@ from typing import Callable, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib import colors
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torchdiffeq import odeint as _odeint
@@ -201,21 +202,25 @@ def plot_solver_steps(fields: dict, z0: torch.Tensor, steps: Sequence[int] = (1,
 def plot_field_over_time(field: Callable, log_density: Callable, times: Sequence[float], *,
                          xlim: tuple[float, float] = (-4.5, 4.5),
                          ylim: tuple[float, float] = (-4.5, 4.5), resolution: int = 90,
-                         axes: Sequence[Axes] | None = None) -> Figure:
-    """A time-dependent field and the density it carries, one panel per time: the density
-    ``p_t = exp(log_density(t, x))`` as a colour map (each panel on its own scale) under the
-    streamlines of ``field(t, x)``. Both take points of shape ``(n, 2)`` in float64."""
+                         floor: float = -8.0, axes: Sequence[Axes] | None = None) -> Figure:
+    """A time-dependent field and the density it carries, one panel per time: the log-density
+    ``log p_t = log_density(t, x)`` as a colour map on one scale for all panels (from
+    ``floor`` to the highest value, with one colour bar) under the streamlines of
+    ``field(t, x)``. Both take points of shape ``(n, 2)`` in float64."""
     if axes is None:
-        axes = plt.subplots(1, len(times), figsize=(2.5 * len(times), 2.8),
+        axes = plt.subplots(1, len(times), figsize=(2.5 * len(times) + 0.8, 2.8),
                             layout="constrained", squeeze=False)[1][0]
     xs, ys = np.linspace(*xlim, resolution), np.linspace(*ylim, resolution)
     gx, gy = np.meshgrid(xs, ys)
     points = torch.as_tensor(np.stack([gx.ravel(), gy.ravel()], axis=1), dtype=torch.float64)
-    for ax, t in zip(axes, times):
+    with torch.no_grad():
+        log_ps = [log_density(float(t), points).reshape(gx.shape).numpy() for t in times]
+    norm = colors.Normalize(floor, max(float(lp.max()) for lp in log_ps))
+    for ax, t, log_p in zip(axes, times, log_ps):
         with torch.no_grad():
-            density = log_density(float(t), points).exp().reshape(gx.shape).numpy()
             v = field(torch.tensor(float(t), dtype=torch.float64), points).numpy()
-        ax.pcolormesh(gx, gy, density, cmap="viridis", shading="auto")
+        mesh = ax.pcolormesh(gx, gy, np.maximum(log_p, floor), cmap="viridis", norm=norm,
+                             shading="auto")
         ax.streamplot(xs, ys, v[:, 0].reshape(gx.shape), v[:, 1].reshape(gx.shape),
                       color="white", linewidth=0.6, density=0.5, arrowsize=0.7)
         ax.set_xlim(*xlim)
@@ -223,5 +228,7 @@ def plot_field_over_time(field: Callable, log_density: Callable, times: Sequence
         ax.set_aspect("equal")
         ax.set_xlabel("$x_1$")
         ax.set_title(f"t = {t:g}", fontsize="medium")
+        ax.grid(False)
     axes[0].set_ylabel("$x_2$")
+    axes[0].figure.colorbar(mesh, ax=list(axes), label=r"$\log p_t$", shrink=0.85)
     return axes[0].figure

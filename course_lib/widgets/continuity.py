@@ -42,9 +42,9 @@ FLUX_FIELDS = {
 
 def flux_box_explorer(field: str = "expansion f = z", centre: tuple[float, float] = (1.25, 0.25),
                       size: tuple[float, float] = (1.5, 1.5), lim: float = 3.0) -> FigureExplorer:
-    """The flux ``J = p f`` of ``p = N(0, I)`` through a box ``V``: a menu for the velocity ``f``
+    """The flux ``j = p f`` of ``p = N(0, I)`` through a box ``V``: a menu for the velocity ``f``
     (:data:`FLUX_FIELDS`), sliders for the centre and the sides of the box. The figure
-    (:func:`~course_lib.plotting.plot_flux_box`) shows ``div J``, the arrows of ``J``, the normal
+    (:func:`~course_lib.plotting.plot_flux_box`) shows ``div j``, the arrows of ``j``, the normal
     flux on the sides, and the two sides of the divergence theorem."""
     if field not in FLUX_FIELDS:
         raise ValueError(f"expected a field among {sorted(FLUX_FIELDS)}, got {field!r}")

@@ -19,8 +19,8 @@ __all__ = ["hutchinson_explorer", "trajectory_explorer"]
 
 def trajectory_explorer(paths, log_p, times: Sequence[float], *, data=None,
                         tracked: int = 8, t: float = 0.0) -> FigureExplorer:
-    """A time slider over precomputed paths of a CNF (``CNF.trajectory``): the points ``z_t``
-    coloured by ``log p_t(z_t)`` with the paths of ``tracked`` of them (left), and
+    """A time slider over precomputed paths of a CNF model (``continuous.density_paths``): the
+    points ``z_t`` coloured by ``log p_t(z_t)`` with the paths of ``tracked`` of them (left), and
     ``log p_t(z_t)`` against ``t`` with its mean over all points (right). Moving the slider
     only picks one of ``times``; nothing is integrated."""
     times = [float(v) for v in times]

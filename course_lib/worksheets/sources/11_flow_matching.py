@@ -41,7 +41,8 @@ checks.ex11_1(fm_loss)
 # ## Exercise 2: train a CNF without a solver
 #
 # Write `train_flow_matching(sample)` (where `sample(n)` draws `n` data points) that builds
-# `models.cnf(2, ...)`, trains it with `fit(cnf, sample, loss_fn=flow_matching_loss, ...)` and returns it.
+# `models.cnf(2, ...)` (a `NormalizingFlow` whose only flow is a CNF), trains it with
+# `fit(model, sample, loss_fn=flow_matching_loss, ...)` and returns the model.
 # The check measures the gap between its exact test NLL and the data's entropy: below 0.1 nats passes.
 # A few seconds of training suffice.
 
@@ -49,9 +50,9 @@ checks.ex11_1(fm_loss)
 def train_flow_matching(sample):
     ### BEGIN SOLUTION
     torch.manual_seed(0)
-    cnf = models.cnf(2, hidden=32, n_hidden=2)
-    fit(cnf, sample, loss_fn=flow_matching_loss, steps=400, batch_size=256, lr=3e-3)
-    return cnf
+    model = models.cnf(2, hidden=32, n_hidden=2)
+    fit(model, sample, loss_fn=flow_matching_loss, steps=400, batch_size=256, lr=3e-3)
+    return model
     ### END SOLUTION
 
 # %%
@@ -60,26 +61,26 @@ checks.ex11_2(train_flow_matching)
 # %% [markdown] slide=slide
 # ## Exercise 3: what a training step costs
 #
-# Write `count_evaluations(cnf, x)` returning `(n_flow_matching, n_likelihood)`: how many times the vector
-# field is evaluated by one `flow_matching_loss(cnf, x)` and by one `cnf.log_prob(x)`. The field
-# `cnf.vector_field` is a module: count its calls with `register_forward_hook` (and remove the hook
-# afterwards).
+# Write `count_evaluations(model, x)` returning `(n_flow_matching, n_likelihood)`: how many times the
+# vector field is evaluated by one `flow_matching_loss(model, x)` and by one `model.log_prob(x)`. The
+# model's CNF is `model.flows[0]`, and its field `model.flows[0].vector_field` is a module: count its
+# calls with `register_forward_hook` (and remove the hook afterwards).
 
 # %%
-def count_evaluations(cnf, x):
+def count_evaluations(model, x):
     ### BEGIN SOLUTION
     calls = [0]
 
     def count(module, inputs, output):
         calls[0] += 1
 
-    hook = cnf.vector_field.register_forward_hook(count)
+    hook = model.flows[0].vector_field.register_forward_hook(count)
     try:
-        flow_matching_loss(cnf, x)
+        flow_matching_loss(model, x)
         n_fm = calls[0]
         calls[0] = 0
         with torch.no_grad():
-            cnf.log_prob(x)
+            model.log_prob(x)
         n_ml = calls[0]
     finally:
         hook.remove()
@@ -93,15 +94,15 @@ checks.ex11_3(count_evaluations)
 # ## Exercise 4: the gap to the entropy
 #
 # For data with a known entropy $H$, the test NLL of a model minus $H$ is $\mathrm{KL}(p_\text{data}\,\|\,q)$.
-# Write `gap_to_entropy(cnf, data, n)` estimating it from `n` fresh samples of `data` (a torch distribution
+# Write `gap_to_entropy(model, data, n)` estimating it from `n` fresh samples of `data` (a torch distribution
 # with `sample` and `entropy()`), as a float.
 
 # %%
-def gap_to_entropy(cnf, data, n):
+def gap_to_entropy(model, data, n):
     ### BEGIN SOLUTION
     x = data.sample((n,))
     with torch.no_grad():
-        nll = -cnf.log_prob(x).mean().item()
+        nll = -model.log_prob(x).mean().item()
     return nll - data.entropy().item()
     ### END SOLUTION
 
