@@ -17,6 +17,13 @@ variables
 The flow's parameters are learned but shared by every ``x`` (not produced by the encoder):
 one map ``f`` acts on every image's posterior, differently where those posteriors lie.
 
+The prior can be a flow too: ``u ~ N(0, I)`` and ``z = g(u)``, so that
+
+    ``log p(z) = log N(g^{-1}(z); 0, I) + log|det dg^{-1}/dz|``,
+
+a learnable prior that can take the shape the encoder's codes actually have. The ELBO
+needs ``log p(z)`` at the posterior's samples: the inverse direction of ``g``.
+
 Likelihoods: ``"binomial"`` for integer pixels ``0..n`` (each pixel counts successes in ``n``
 trials with probability ``sigmoid(logit)``; the 8x8 digits have ``n = 16``), or
 ``"gaussian"``, ``N(x; decoder(z), diag s^2)`` with a learned ``s``. With ``hidden=()`` and a
@@ -70,20 +77,21 @@ def standard_normal_log_prob(z: Tensor) -> Tensor:
     return -0.5 * (z * z).sum(-1) - 0.5 * z.shape[-1] * LOG_2PI
 
 
-def _posterior_flow(flows: Sequence[Flow] | Flow | None, latent_dim: int) -> Compose | None:
+def _latent_flow(flows: Sequence[Flow] | Flow | None, latent_dim: int,
+                 kind: str = "posterior") -> Compose | None:
     if isinstance(flows, Flow):
         flows = [flows]
     flows = list(flows or [])
     for f in flows:
         if not isinstance(f, Flow) or f.event_shape != (latent_dim,):
             shape = f.event_shape if isinstance(f, Flow) else type(f).__name__
-            raise FlowInputError(f"VAE: posterior flows must act on ({latent_dim},) latent "
+            raise FlowInputError(f"VAE: {kind} flows must act on ({latent_dim},) latent "
                                  f"vectors, got one with event shape {shape}")
     return Compose(*flows) if flows else None
 
 
 class VAE(nn.Module):
-    """``p(z) = N(0, I)``, ``p(x|z)`` from a decoder, ``q(z|x) = f(N(mu(x), diag sigma(x)^2))``.
+    """``p(z) = g(N(0, I))``, ``p(x|z)`` from a decoder, ``q(z|x) = f(N(mu(x), diag sigma(x)^2))``.
 
     Args:
         data_dim: number of data coordinates ``D`` (64 for the 8x8 digits).
@@ -94,11 +102,14 @@ class VAE(nn.Module):
         trials: ``n`` of the binomial likelihood (16 for the digits).
         posterior_flows: flows on ``(batch, k)`` applied to the encoder's Gaussian sample,
             latent ``z_0`` to posterior sample ``z``; none gives the Gaussian posterior.
+        prior_flows: flows on ``(batch, k)`` from ``u ~ N(0, I)`` to the code ``z = g(u)``;
+            none gives the prior ``N(0, I)``. Their inverse is evaluated at every ELBO.
     """
 
     def __init__(self, data_dim: int = 64, latent_dim: int = 2, hidden: Sequence[int] = (128,),
                  likelihood: str = "binomial", trials: int = 16,
-                 posterior_flows: Sequence[Flow] | Flow | None = None):
+                 posterior_flows: Sequence[Flow] | Flow | None = None,
+                 prior_flows: Sequence[Flow] | Flow | None = None):
         super().__init__()
         self.data_dim = positive_int(data_dim, "data_dim", "VAE")
         self.latent_dim = positive_int(latent_dim, "latent_dim", "VAE")
@@ -112,7 +123,8 @@ class VAE(nn.Module):
         self.decoder = MLP(latent_dim, data_dim, width, layers, zero_init=False)
         if likelihood == "gaussian":
             self.log_scale = nn.Parameter(torch.zeros(data_dim))
-        self.posterior_flow = _posterior_flow(posterior_flows, latent_dim)
+        self.posterior_flow = _latent_flow(posterior_flows, latent_dim)
+        self.prior_flow = _latent_flow(prior_flows, latent_dim, "prior")
 
     # -- checks --------------------------------------------------------------------------
     def _dtype(self) -> torch.dtype:
@@ -175,6 +187,15 @@ class VAE(nn.Module):
                                  f"({self.data_dim},) or (batch, {self.data_dim}), got {got}")
         return observed.to(dtype)
 
+    def log_prior(self, z: Tensor) -> Tensor:
+        """``log p(z)``: ``log N(z; 0, I)``, or with a flow prior ``z = g(u)``,
+        ``log N(g^{-1}(z); 0, I) + log|det dg^{-1}/dz|``; ``z`` is ``(..., k)``."""
+        self._check_latent(z)
+        if self.prior_flow is None:
+            return standard_normal_log_prob(z)
+        u, logdet = self.prior_flow.inverse(z.reshape(-1, self.latent_dim))
+        return (standard_normal_log_prob(u) + logdet).reshape(z.shape[:-1])
+
     def log_joint(self, x: Tensor, z: Tensor, observed: Tensor | None = None) -> Tensor:
         """``log p(x, z) = log p(x|z) + log p(z)``: the posterior ``p(z|x)`` up to ``log p(x)``.
 
@@ -188,7 +209,7 @@ class VAE(nn.Module):
         if z.dim() > 1 and x.shape[0] not in (1, z.shape[-2]):
             raise FlowInputError(f"VAE: expected one z per x (batch {x.shape[0]}) or a single x, "
                                  f"got {x.shape[0]} x and z of shape {tuple(z.shape)}")
-        return self.log_likelihood(x, z, observed) + standard_normal_log_prob(z)
+        return self.log_likelihood(x, z, observed) + self.log_prior(z)
 
     # -- the posterior -------------------------------------------------------------------
     def sample_posterior(self, x: Tensor, n_samples: int = 1) -> tuple[Tensor, Tensor]:
@@ -245,16 +266,28 @@ class VAE(nn.Module):
     def with_posterior_flows(self, flows: Sequence[Flow] | Flow) -> "VAE":
         """A copy of this VAE (same encoder, decoder and likelihood) whose posterior
         is pushed through ``flows``; flows starting at the identity start at the same ELBO."""
-        flow = _posterior_flow(flows, self.latent_dim)
+        flow = _latent_flow(flows, self.latent_dim)
         other = copy.deepcopy(self)
         other.posterior_flow = flow
         return other
 
+    def with_prior_flows(self, flows: Sequence[Flow] | Flow) -> "VAE":
+        """A copy of this VAE (same encoder, decoder, likelihood and posterior) whose prior
+        is ``N(0, I)`` pushed through ``flows``; flows starting at the identity start at the
+        same ELBO."""
+        flow = _latent_flow(flows, self.latent_dim, "prior")
+        other = copy.deepcopy(self)
+        other.prior_flow = flow
+        return other
+
     def sample(self, n: int) -> Tensor:
-        """``n`` draws of ``x``: ``z ~ N(0, I)``, then ``x ~ p(x|z)``."""
+        """``n`` draws of ``x``: ``z ~ p(z)`` (``u ~ N(0, I)`` and ``z = g(u)`` with a flow
+        prior), then ``x ~ p(x|z)``."""
         n = positive_int(n, "n", "VAE.sample", minimum=0)
         with torch.no_grad():
             z = torch.randn(n, self.latent_dim, dtype=self._dtype(), device=self._device())
+            if self.prior_flow is not None and n > 0:
+                z = self.prior_flow(z)[0]
             out = self.decode(z)
             if self.likelihood == "binomial":
                 return Binomial(self.trials, logits=out, validate_args=is_validating()).sample()

@@ -107,6 +107,11 @@ def test_sweep_moves_the_point_along_the_roc_curve_from_nothing_to_everything_fl
     assert points[0][1] < 0.05 and points[-1] == (1.0, 1.0)
 
 
+def test_sweep_renders_at_least_640_pixels_wide():
+    figure = animate_threshold_sweep(NORMAL, ANOMALOUS, frames=2)._fig
+    assert figure.get_size_inches()[0] * figure.dpi >= 640
+
+
 def test_sweep_needs_at_least_two_frames():
     with pytest.raises(ValueError, match="frames must be an integer >= 2, got 1"):
         animate_threshold_sweep(NORMAL, ANOMALOUS, frames=1)
@@ -151,6 +156,29 @@ def test_posterior_panels_share_one_colour_scale_and_show_the_density():
     assert meshes[0].norm is meshes[1].norm
     assert meshes[0].norm.vmax == pytest.approx(1 / (2 * math.pi * 0.5), rel=1e-6)   # narrow peak
     assert meshes[0].get_array().max() == pytest.approx(1 / (2 * math.pi * 2), rel=1e-6)
+
+
+def test_posterior_panels_on_a_log_scale_share_three_decades_below_the_highest_density():
+    wide = lambda z: torch.distributions.MultivariateNormal(torch.zeros(2), 4 * torch.eye(2)).log_prob(z)
+    narrow = lambda z: torch.distributions.MultivariateNormal(torch.zeros(2), 0.25 * torch.eye(2)).log_prob(z)
+    fig = plot_posteriors({"wide": wide, "narrow": narrow}, (-3, 3), (-3, 3), resolution=31, log_scale=True)
+    meshes = [ax.collections[0] for ax in fig.axes[:2]]
+    assert meshes[0].norm is meshes[1].norm
+    assert isinstance(meshes[0].norm, matplotlib.colors.LogNorm)
+    top = 1 / (2 * math.pi * 0.25)
+    assert (meshes[0].norm.vmin, meshes[0].norm.vmax) == pytest.approx((top / 1000, top), rel=1e-6)
+    assert fig.axes[-1].get_ylabel() == "density (log scale)"
+
+
+def test_posterior_panels_have_a_colour_bar_and_no_grid_lines_over_the_density():
+    with plt.rc_context({"axes.grid": True}):          # the lectures' default
+        fig = plot_posteriors({"a": lambda z: -0.5 * (z ** 2).sum(-1), "b": lambda z: -(z ** 2).sum(-1)},
+                              (-3, 3), (-3, 3), resolution=11)
+    panels = [ax for ax in fig.axes if ax.collections]
+    colour_bars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert len(colour_bars) == 1 and colour_bars[0].get_ylabel() == "density"
+    for ax in panels[:2]:
+        assert not any(line.get_visible() for line in ax.get_xgridlines() + ax.get_ygridlines())
 
 
 # -- explorers ----------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
-"""The VAE and its flow posterior, checked on a linear Gaussian VAE whose marginal is known:
-``z ~ N(0, I)``, ``x | z ~ N(W z + b, S)`` gives ``x ~ N(b, W W^T + S)`` and the posterior
-``N(C W^T S^-1 (x - b), C)`` with ``C = (I + W^T S^-1 W)^-1``."""
+"""The VAE and its flow posterior and prior, checked on a linear Gaussian VAE whose marginal is
+known: ``z ~ N(0, I)``, ``x | z ~ N(W z + b, S)`` gives ``x ~ N(b, W W^T + S)`` and the posterior
+``N(C W^T S^-1 (x - b), C)`` with ``C = (I + W^T S^-1 W)^-1``; with an affine flow prior
+``z = L u + m`` the marginal is ``N(W m + b, W L L^T W^T + S)``."""
 import math
 
 import numpy as np
@@ -9,8 +10,9 @@ import torch
 from scipy import stats
 from torch.distributions import MultivariateNormal
 
-from course_lib.flows import IAF, FlowInputError, LULinear, Planar
+from course_lib.flows import IAF, Affine, FlowInputError, LULinear, Planar
 from course_lib.jacobian import log_abs_det_bruteforce
+from course_lib.models import realnvp
 from course_lib.plotting import log_mass_on_window
 from course_lib.training import fit
 from course_lib.validation import CourseValueError
@@ -206,6 +208,76 @@ def test_identity_flows_leave_the_posterior_and_elbo_unchanged():
     assert vae.posterior_flow is None
 
 
+# -- the flow prior ------------------------------------------------------------------------
+
+def affine_prior(seed=12):
+    """``z = L u + m`` with a random lower-triangular ``L``: the prior ``N(m, L L^T)``."""
+    g = torch.Generator().manual_seed(seed)
+    chol = torch.tensor([[1.3, 0.0], [0.0, 0.6]]) + torch.tril(0.4 * torch.randn(K, K, generator=g), -1)
+    shift = torch.randn(K, generator=g)
+    return [LULinear(K, weight=chol), Affine(K, shift=shift)], MultivariateNormal(shift, chol @ chol.T)
+
+
+def test_an_affine_flow_prior_has_the_gaussian_density_it_pushes_forward():
+    flows, oracle = affine_prior()
+    vae = VAE(D, K, hidden=(8,), likelihood="gaussian", prior_flows=flows)
+    z = 2 * torch.randn(50, K)
+    torch.testing.assert_close(vae.log_prior(z), oracle.log_prob(z), rtol=0, atol=1e-12)
+    torch.testing.assert_close(vae.log_prior(z.reshape(5, 10, K)), oracle.log_prob(z).reshape(5, 10),
+                               rtol=0, atol=1e-12)
+
+
+def test_a_linear_vae_with_an_affine_flow_prior_has_its_known_marginal(correlated):
+    weight, bias, noise_std, x = correlated
+    flows, prior = affine_prior()
+    vae = linear_vae(weight, bias, noise_std).with_prior_flows(flows)
+    want = MultivariateNormal(weight @ prior.loc + bias,
+                              weight @ prior.covariance_matrix @ weight.T + torch.diag(noise_std ** 2))
+    for xi in x[:3]:
+        grid = posterior_on_grid(lambda z: vae.log_joint(xi[None], z), lim=12.0, resolution=400)
+        assert grid.log_evidence == pytest.approx(want.log_prob(xi).item(), abs=1e-6)
+
+
+def test_flow_prior_log_p_is_the_change_of_variables_and_integrates_to_one():
+    torch.manual_seed(13)
+    # a small perturbation already moves log p(z) by several nats from N(0, I) here, while
+    # the prior's mass stays inside the window
+    prior = randomise(realnvp(K, n_layers=4, hidden=16), 0.02).flows
+    vae = VAE(D, K, hidden=(8,), prior_flows=list(prior))
+    z = 1.5 * torch.randn(20, K)
+    assert (vae.log_prior(z) - MultivariateNormal(torch.zeros(K), torch.eye(K)).log_prob(z)).abs().max() > 1
+    u, _ = vae.prior_flow.inverse(z)
+    by_autograd = (MultivariateNormal(torch.zeros(K), torch.eye(K)).log_prob(u)
+                   + log_abs_det_bruteforce(lambda v: vae.prior_flow.inverse(v)[0], z))
+    torch.testing.assert_close(vae.log_prior(z), by_autograd, rtol=0, atol=1e-10)
+    mass = math.exp(log_mass_on_window(vae.log_prior, (-12, 12), (-12, 12), 400, torch.float64))
+    assert mass == pytest.approx(1.0, abs=1e-4)
+
+
+def test_identity_prior_flows_leave_the_elbo_unchanged_and_the_model_is_a_copy():
+    torch.manual_seed(14)
+    vae = VAE(D, K, hidden=(16,), likelihood="gaussian")
+    with_prior = vae.with_prior_flows(realnvp(K, n_layers=2, hidden=8).flows)   # starts as the identity
+    x = torch.randn(6, D)
+    torch.manual_seed(15)
+    before = vae.elbo(x, n_samples=5)
+    torch.manual_seed(15)
+    torch.testing.assert_close(with_prior.elbo(x, n_samples=5), before, rtol=0, atol=1e-12)
+    assert vae.prior_flow is None and with_prior.posterior_flow is None
+
+
+def test_samples_of_a_vae_with_a_flow_prior_follow_its_marginal(correlated):
+    weight, bias, noise_std, _ = correlated
+    flows, prior = affine_prior()
+    vae = linear_vae(weight, bias, noise_std).with_prior_flows(flows)
+    torch.manual_seed(16)
+    x = vae.sample(40000)
+    want_cov = weight @ prior.covariance_matrix @ weight.T + torch.diag(noise_std ** 2)
+    # standard errors of these moments are below 0.03 here
+    torch.testing.assert_close(x.mean(0), weight @ prior.loc + bias, rtol=0, atol=0.06)
+    torch.testing.assert_close(torch.cov(x.T), want_cov, rtol=0, atol=0.2)
+
+
 # -- likelihoods --------------------------------------------------------------------------
 
 def test_binomial_log_likelihood_matches_scipy():
@@ -298,6 +370,13 @@ def test_unknown_likelihood_is_refused():
 def test_posterior_flows_of_the_wrong_dimension_are_refused():
     with pytest.raises(FlowInputError, match=r"act on \(2,\) latent vectors, got .*\(3,\)"):
         VAE(D, K, posterior_flows=[Planar(3)])
+
+
+def test_prior_flows_of_the_wrong_dimension_are_refused():
+    with pytest.raises(FlowInputError, match=r"prior flows must act on \(2,\) latent vectors"):
+        VAE(D, K, prior_flows=[Planar(3)])
+    with pytest.raises(FlowInputError, match=r"prior flows must act on \(2,\) latent vectors"):
+        VAE(D, K).with_prior_flows(Planar(3))
 
 
 def test_a_mask_that_is_not_zero_one_of_length_d_is_refused():

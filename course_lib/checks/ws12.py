@@ -1,14 +1,17 @@
-"""Checks of worksheet 12: anomaly scores, AUROC, a threshold, and a flow posterior's density."""
+"""Checks of worksheet 12: anomaly scores, AUROC, a threshold, a flow posterior's density, and a
+flow prior fitted to a VAE's codes."""
 from __future__ import annotations
 
+import math
+
 import torch
+from torch.distributions import Categorical, MixtureSameFamily, MultivariateNormal
 
 from ..flows import Affine, Planar
 from ..model import NormalizingFlow
 from .core import Fail, as_tensor, call, check, fresh_generator, require
 
 WS = "12_applications"
-
 
 
 def _reference_auroc(normal, anomalous):
@@ -89,3 +92,57 @@ def ex12_4(flow_posterior):
             "wrong sign: stretching space (positive log-det) lowers the density, log q_K = log q_0 - sum log|det|")
     require(torch.allclose(log_qk, log_q0 - total, atol=1e-8), "log q_K is wrong")
     return "correct: log q_K = log q_0 - sum_k log|det J_k|"
+
+
+def _code_cloud(g: torch.Generator) -> MixtureSameFamily:
+    """Codes like those of a VAE trained on several classes: four elongated clusters at random
+    angles and distances from the origin, far from a round N(0, I)."""
+    k = 4
+    angles = 2 * math.pi * (torch.arange(k, dtype=torch.float64) + 0.3 * torch.rand(k, generator=g, dtype=torch.float64)) / k
+    radius = 2.0 + torch.rand(k, generator=g, dtype=torch.float64)
+    means = torch.stack([radius * angles.cos(), radius * angles.sin()], 1)
+    turn = math.pi * torch.rand(k, generator=g, dtype=torch.float64)
+    rotation = torch.stack([torch.stack([turn.cos(), -turn.sin()], -1), torch.stack([turn.sin(), turn.cos()], -1)], -2)
+    spread = rotation @ torch.diag(torch.tensor([0.5, 0.15], dtype=torch.float64))
+    return MixtureSameFamily(Categorical(torch.full((k,), 1.0 / k, dtype=torch.float64)),
+                             MultivariateNormal(means, covariance_matrix=spread @ spread.mT))
+
+
+def _draw_codes(cloud: MixtureSameFamily, n: int, g: torch.Generator) -> torch.Tensor:
+    component = torch.randint(0, 4, (n,), generator=g)
+    eps = torch.randn(n, 2, generator=g, dtype=torch.float64)
+    normal = cloud.component_distribution
+    return normal.loc[component] + (normal.scale_tril[component] @ eps[:, :, None])[:, :, 0]
+
+
+@check("ex12_5", WS, "a flow prior fitted to a VAE's codes", seconds=90)
+def ex12_5(fit_flow_prior):
+    g = fresh_generator()
+    cloud = _code_cloud(g)
+    codes = _draw_codes(cloud, 2000, g).float()
+    model = call(fit_flow_prior, codes.clone(), label="2000 codes")
+    require(isinstance(model, NormalizingFlow), f"fit_flow_prior should return a NormalizingFlow, got "
+                                                f"{type(model).__name__}")
+    require(tuple(model.event_shape) == (2,), f"the prior must be a density on two-dimensional codes, got "
+                                              f"event shape {tuple(model.event_shape)}")
+    held_out = _draw_codes(cloud, 20000, g)
+    dtype = next(model.parameters()).dtype
+    with torch.no_grad():
+        log_p = model.log_prob(held_out.to(dtype)).double()
+    require(bool(torch.isfinite(log_p).all()), "your prior gives NaN or infinite log-densities at some codes")
+    standard = MultivariateNormal(torch.zeros(2, dtype=torch.float64), torch.eye(2, dtype=torch.float64))
+    gain = (log_p - standard.log_prob(held_out)).mean().item()
+    best = (cloud.log_prob(held_out) - standard.log_prob(held_out)).mean().item()
+    # a normalised density cannot beat the true one on average (KL >= 0), up to sampling error
+    require(gain <= best + 0.1, "your prior's log-density is higher at the codes than any density that integrates "
+                                "to 1 can be: is log_prob the change of variables of a normalised base?")
+    if gain < 0.05:
+        raise Fail(f"your prior does no better than N(0, I) at fresh codes (mean log p(z) {gain:+.2f} nats): it does "
+                   "not put its mass where the codes are. Fit the model to the codes themselves by maximum "
+                   "likelihood (the forward KL), not to rescaled codes or to samples of N(0, I)")
+    if gain < 0.6 * best:
+        raise Fail(f"your prior raises the mean log p(z) at fresh codes, and so the ELBO, by {gain:.2f} nats over "
+                   "N(0, I): less than 60 % of what the best prior for these codes gains. Train for more steps or "
+                   "with more layers; is the objective the forward KL on the codes?")
+    return ("your prior fits the codes: it raises the mean log p(z), and so the ELBO, over N(0, I) by more than "
+            "60 % of what the best prior for these codes gains")

@@ -108,13 +108,14 @@ def plot_threshold(normal, anomalous, threshold: float, *, axes: Sequence[Axes] 
     return axes[0].figure
 
 
-def animate_threshold_sweep(normal, anomalous, *, frames: int = 16, figsize=(7.2, 3.0),
-                            dpi: int = 70, interval: int = 250,
+def animate_threshold_sweep(normal, anomalous, *, frames: int = 16, figsize=(9.0, 3.6),
+                            dpi: int = 80, interval: int = 250,
                             xlabel: str = "anomaly score") -> FuncAnimation:
     """The threshold sliding from the highest score to the lowest: as it passes the scores,
     more inputs are flagged and the point ``(FPR, TPR)`` walks along the ROC curve from
     ``(0, 0)`` to ``(1, 1)``. The histograms and the curve are drawn once; each frame moves
-    the threshold, the shaded flagged side, the point and the counts in the title."""
+    the threshold, the shaded flagged side, the point and the counts in the title. The
+    default size renders 720 pixels wide, with labels readable at that size."""
     if not isinstance(frames, int) or frames < 2:
         raise ValueError(f"frames must be an integer >= 2, got {frames!r}")
     labels, scores = _score_labels(normal, anomalous)
@@ -128,7 +129,7 @@ def animate_threshold_sweep(normal, anomalous, *, frames: int = 16, figsize=(7.2
     line = left.axvline(thresholds[0], color="black", linewidth=1.5)
     shade = [left.axvspan(thresholds[0], left.get_xlim()[1], color="0.85", zorder=0)]
     point, = right.plot([0], [0], "o", color="black", markersize=7, zorder=5)
-    title = figure.suptitle("", fontsize="small")
+    title = figure.suptitle("", fontsize="medium")
 
     def draw(i: int):
         tau = float(thresholds[i])
@@ -177,10 +178,12 @@ def plot_ranked_images(images, scores, *, n: int = 8, axes: Sequence[Axes] | Non
 
 def plot_posteriors(panels: dict, xlim: tuple[float, float], ylim: tuple[float, float], *,
                     resolution: int = 150, axes: Sequence[Axes] | None = None,
-                    dtype: torch.dtype | None = None) -> Figure:
+                    dtype: torch.dtype | None = None, log_scale: bool = False) -> Figure:
     """Densities of a two-dimensional latent side by side on one colour scale, one panel
     per entry ``title: log_density`` (points ``(n, 2)`` to ``(n,)``): typically the true
-    posterior, normalised, beside approximations ``q(z|x)``."""
+    posterior, normalised, beside approximations ``q(z|x)``. No grid lines: they would
+    cover the density the colour shows. With ``log_scale`` the colours span three decades
+    below the highest density, so a spread-out density stays visible beside a peaked one."""
     if axes is None:
         aspect = (ylim[1] - ylim[0]) / (xlim[1] - xlim[0])
         axes = plt.subplots(1, len(panels), figsize=(3.3 * len(panels) + 0.8,
@@ -190,16 +193,21 @@ def plot_posteriors(panels: dict, xlim: tuple[float, float], ylim: tuple[float, 
     grids = [log_density_on_grid(f, xlim, ylim, resolution, dtype) for f in panels.values()]
     gx, gy = grids[0][:2]
     densities = [np.exp(values.cpu().numpy().astype(float)) for *_, values in grids]
-    norm = colors.Normalize(0, max(d.max() for d in densities))
+    top = max(d.max() for d in densities)
+    norm = colors.LogNorm(top / 1e3, top, clip=True) if log_scale else colors.Normalize(0, top)
     for ax, title, density in zip(axes, panels, densities):
-        mesh = ax.pcolormesh(gx, gy, density, cmap="viridis", norm=norm, shading="auto")
+        # zeros (underflow) would be masked on a log scale and leave holes: show them at the floor
+        shown = np.maximum(density, norm.vmin) if log_scale else density
+        mesh = ax.pcolormesh(gx, gy, shown, cmap="viridis", norm=norm, shading="auto")
+        ax.grid(False)
         ax.set_aspect("equal")
         ax.set_xlim(*xlim)
         ax.set_ylim(*ylim)
         ax.set_xlabel("$z_1$")
         ax.set_title(title, fontsize="medium")
     axes[0].set_ylabel("$z_2$")
-    axes[0].figure.colorbar(mesh, ax=list(axes), label="density", shrink=0.9)
+    axes[0].figure.colorbar(mesh, ax=list(axes), shrink=0.9,
+                            label="density (log scale)" if log_scale else "density")
     return axes[0].figure
 
 
