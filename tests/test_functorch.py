@@ -8,6 +8,7 @@ import course_lib
 from course_lib import models
 from course_lib.jacobian import jacobian
 from flow_cases import collect
+from test_flow_contract import build as contract_build
 
 CASES = collect()
 PARAMS = [(name, dim) for name, case in sorted(CASES.items()) for dim in case.dims]
@@ -15,17 +16,7 @@ PARAMS = [(name, dim) for name, case in sorted(CASES.items()) for dim in case.di
 
 def build(name, dim):
     """The flow and input of the flow contract (parameters moved off their initial values)."""
-    case = CASES[name]
-    torch.manual_seed(0)
-    flow = case.make(dim).double()
-    z = case.input_scale * torch.randn(case.batch, *case.shape(dim), dtype=torch.float64)
-    if case.to_domain is not None:
-        z = case.to_domain(z)
-    if case.warmup is not None:
-        case.warmup(flow, z)
-    with torch.no_grad():
-        for p in flow.parameters():
-            p.add_(case.perturb * torch.randn_like(p))
+    _, flow, z = contract_build(name, dim)
     return flow, z
 
 
