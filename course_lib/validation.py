@@ -81,14 +81,19 @@ def nonnegative_int(value, name: str, where: str = "") -> int:
     return positive_int(value, name, where, minimum=0)
 
 
-def finite_float(value, name: str, where: str = "") -> float:
-    """``value`` as a finite ``float`` (a Python number or a one-element tensor)."""
+def _real(value, name: str, where: str, kind: str) -> float:
+    """``value`` as a ``float``: a Python real (not a bool) or a one-element tensor."""
     if isinstance(value, Tensor) and value.numel() == 1:
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise CourseValueError(f"{_where(where)}expected {name} to be a real number, "
+        raise CourseValueError(f"{_where(where)}expected {name} to be {kind}, "
                                f"got {value!r} ({type(value).__name__})")
-    value = float(value)
+    return float(value)
+
+
+def finite_float(value, name: str, where: str = "") -> float:
+    """``value`` as a finite ``float`` (a Python number or a one-element tensor)."""
+    value = _real(value, name, where, "a real number")
     if not math.isfinite(value):
         raise CourseValueError(f"{_where(where)}expected {name} to be finite, got {value!r}")
     return value
@@ -96,12 +101,7 @@ def finite_float(value, name: str, where: str = "") -> float:
 
 def positive_float(value, name: str, where: str = "", allow_inf: bool = False) -> float:
     """``value`` as a ``float`` > 0 (finite unless ``allow_inf``)."""
-    if isinstance(value, Tensor) and value.numel() == 1:
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise CourseValueError(f"{_where(where)}expected {name} to be a positive number, "
-                               f"got {value!r} ({type(value).__name__})")
-    value = float(value)
+    value = _real(value, name, where, "a positive number")
     if math.isnan(value) or value <= 0 or (math.isinf(value) and not allow_inf):
         kind = "a positive number" if allow_inf else "a finite positive number"
         raise CourseValueError(f"{_where(where)}expected {name} to be {kind}, got {value!r}")
