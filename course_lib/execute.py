@@ -9,9 +9,10 @@ sockets (no TCP port, no warning about an unencrypted one).
 The saved file is made for reading before running (see :func:`finish_for_static_view`): the
 widget state is kept, with model ids numbered deterministically, so a renderer that uses it
 shows each widget at its stored value; a progress bar's plain-text fallback shows its finished
-state; each image carries the one-line ``alt`` text of its cell's metadata; object addresses and
-random element ids are replaced by stable ones. Execution timestamps are not recorded, so
-re-executing an unchanged notebook changes only lines that report timings.
+state; consecutive prints of a cell are stored as one output; each image carries the one-line
+``alt`` text of its cell's metadata; object addresses and random element ids are replaced by
+stable ones. Execution timestamps are not recorded, so re-executing an unchanged notebook
+changes only lines that report timings.
 
 A notebook that raises is left untouched on disk; the command names the failing cell and
 exits with status 1.
@@ -122,8 +123,27 @@ def _progress_text(state: dict, model_id: str) -> str | None:
     return f"{text(label)}|{'█' * filled}{' ' * (10 - filled)}|{text(info)}"
 
 
+def coalesce_streams(nb: nbformat.NotebookNode) -> None:
+    """Join consecutive outputs of the same stream of a cell into one.
+
+    How a kernel splits what a cell prints into messages depends on timing; joined, the same
+    printed text is stored the same way on every run.
+    """
+    for cell in nb.cells:
+        merged = []
+        for out in cell.get("outputs", []):
+            if (out.output_type == "stream" and merged and merged[-1].output_type == "stream"
+                    and merged[-1].name == out.name):
+                merged[-1].text += out.text
+            else:
+                merged.append(out)
+        if "outputs" in cell:
+            cell.outputs = merged
+
+
 def finish_for_static_view(nb: nbformat.NotebookNode, salt: str) -> None:
     """Make the stored outputs show what a reader of the unexecuted notebook should see."""
+    coalesce_streams(nb)
     _renumber_widgets(nb, salt)
     state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
     renamed: dict[str, str] = {}

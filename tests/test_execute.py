@@ -107,7 +107,8 @@ def static_view(tmp_path_factory):
         "anim",
         "from IPython.display import Image\nimport base64\n"
         "Image(base64.b64decode('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"
-        "YPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=='))")
+        "YPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=='))",
+        "import time\nprint('first', flush=True)\ntime.sleep(0.3)\nprint('second', flush=True)")
     nb.cells[3].metadata["alt"] = "a line that rises frame by frame"
     nb.cells[5].metadata["alt"] = "one white pixel"
     path = folder / "static.ipynb"
@@ -141,6 +142,11 @@ def test_images_carry_their_cells_alt_text_and_animations_stable_ids(static_view
     assert '<img alt="a line that rises frame by frame" id="_anim_img' in page
     assert cells[5].outputs[0]["metadata"]["image/png"]["alt"] == "one white pixel"
     assert "at 0x" not in cells[4].outputs[0]["data"]["text/plain"]
+
+
+def test_consecutive_prints_are_stored_as_one_output(static_view):
+    outputs = static_view["nb"].cells[6].outputs
+    assert [(o.output_type, o.name, o.text) for o in outputs] == [("stream", "stdout", "first\nsecond\n")]
 
 
 def test_re_executing_an_unchanged_notebook_changes_only_timing_lines(static_view):

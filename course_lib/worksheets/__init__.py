@@ -145,15 +145,19 @@ def dumps(nb) -> str:
     return nbformat.writes(nb) + "\n"
 
 
-def write(names: list[str] | None = None, execute_solutions: bool = True) -> list[pathlib.Path]:
-    """Write the exercise and the (executed) solution of every source, or of ``names``."""
+def write(names: list[str] | None = None, execute_solutions: bool = True,
+          root: pathlib.Path = ROOT) -> list[pathlib.Path]:
+    """Write the exercise and the (executed) solution of every source, or of ``names``,
+    into ``root/exercises`` and ``root/solutions`` (the repository's by default)."""
     from ..execute import execute_notebook
 
     written = []
     for src in sources():
         if names and src.stem not in names and src.stem[:2] not in names:
             continue
-        ex_path, sol_path = ROOT / "exercises" / f"{src.stem}.ipynb", ROOT / "solutions" / f"{src.stem}.ipynb"
+        ex_path, sol_path = root / "exercises" / f"{src.stem}.ipynb", root / "solutions" / f"{src.stem}.ipynb"
+        ex_path.parent.mkdir(parents=True, exist_ok=True)
+        sol_path.parent.mkdir(parents=True, exist_ok=True)
         ex_path.write_text(dumps(exercise_notebook(src)))
         sol_path.write_text(dumps(solution_notebook(src)))
         if execute_solutions:
