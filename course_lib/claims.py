@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import numbers
 
+import numpy as np
 import torch
 
 __all__ = ["ClaimError", "claim", "format_value"]
@@ -51,7 +52,8 @@ def claim(statement: str, holds, digits: int = 2, **quantities) -> None:
 
     Args:
         statement: the sentence of the lecture, as the student reads it.
-        holds: the claim evaluated on the computed values (a bool or a one-element tensor).
+        holds: the claim evaluated on the computed values (a bool, or a one-element tensor or
+            NumPy array).
         digits: decimals for float quantities.
         quantities: the numbers the claim is about, printed ``name = value``.
 
@@ -62,6 +64,10 @@ def claim(statement: str, holds, digits: int = 2, **quantities) -> None:
     if isinstance(holds, torch.Tensor):
         if holds.numel() != 1:
             raise TypeError(f"claim: expected one truth value, got a tensor of shape {tuple(holds.shape)}")
+        holds = bool(holds.item())
+    if isinstance(holds, (np.ndarray, np.generic)):
+        if holds.size != 1 or holds.dtype != np.bool_:
+            raise TypeError(f"claim: expected one truth value, got a NumPy {holds.dtype} of shape {holds.shape}")
         holds = bool(holds.item())
     if not isinstance(holds, (bool, numbers.Integral)):
         raise TypeError(f"claim: expected a truth value, got {type(holds).__name__}")

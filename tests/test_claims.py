@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import nbformat
+import numpy as np
 import pytest
 import torch
 
@@ -29,6 +30,18 @@ def test_tensor_truth_values():
         claim("two", torch.tensor([True, False]))
     with pytest.raises(TypeError, match="truth value"):
         claim("a string", "yes")
+
+
+def test_numpy_truth_values(capsys):
+    x = np.array([0.2, 0.7])
+    claim("numpy truth", (x > 0.1).all(), smallest=x.min())
+    assert capsys.readouterr().out == "\u2713 numpy truth  (smallest = 0.20)\n"
+    with pytest.raises(ClaimError):
+        claim("numpy falsehood", np.bool_(False))
+    with pytest.raises(TypeError, match="one truth value"):
+        claim("two", x > 0.1)
+    with pytest.raises(TypeError, match="one truth value"):
+        claim("a float is not a truth value", np.float64(0.7))
 
 
 @pytest.mark.parametrize("value, digits, text", [(0.999, 2, "1.00"), (3, 2, "3"), (-0.0001, 2, "0.00"),
