@@ -62,12 +62,17 @@ ASSETS = {
 }
 MATHJAX_CONFIG = "TeX-AMS_CHTML-full,Safe"  # the configuration nbconvert's templates expect
 
-# nbconvert's templates with two changes: images carry the alt text of their output's metadata,
-# and no Mermaid loader (the reveal template imports Mermaid from a CDN on every page; no lecture
-# draws a Mermaid diagram)
+# nbconvert's templates with three changes: images carry the alt text of their output's metadata;
+# no Mermaid loader (the reveal template imports Mermaid from a CDN on every page; no lecture draws
+# a Mermaid diagram); widget labels in the page's sans-serif font (JupyterLab sets it, the page not)
+# and headings as written (reveal's white theme capitalises them)
 _TEMPLATE_NAME = "course_offline.html.j2"
 _TEMPLATE = """{%- extends 'index.html.j2' -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block html_head_css -%}
+<style>.jupyter-widgets { font-family: var(--jp-ui-font-family); }
+html:root { --r-heading-text-transform: none; }</style>
+{%- endblock html_head_css -%}
 {% block data_png scoped -%}{{ super() | with_alt(output | get_metadata('alt', 'image/png')) }}
 {%- endblock data_png %}
 {% block data_jpg scoped -%}{{ super() | with_alt(output | get_metadata('alt', 'image/jpeg')) }}
@@ -87,8 +92,9 @@ class SlideAssetsMissing(CourseValueError):
     """The npm packages the pages load from are not installed."""
 
 
-def check_assets(node_modules: pathlib.Path = NODE_MODULES) -> None:
+def check_assets(node_modules: pathlib.Path | None = None) -> None:
     """Raise :class:`SlideAssetsMissing` unless every file of :data:`ASSETS` is installed."""
+    node_modules = NODE_MODULES if node_modules is None else pathlib.Path(node_modules)
     missing = [path for path in ASSETS.values() if not (node_modules / path).is_file()]
     if missing:
         raise SlideAssetsMissing(
@@ -136,8 +142,9 @@ def _with_alt(image_html: str, alt: object) -> str:
     return str(image_html).replace("<img", f'<img alt="{markupsafe.escape(str(alt))}"', 1)
 
 
-def make_exporter(to: str, out_dir: pathlib.Path, node_modules: pathlib.Path = NODE_MODULES):
+def make_exporter(to: str, out_dir: pathlib.Path, node_modules: pathlib.Path | None = None):
     """An nbconvert exporter for ``to`` ('slides' or 'html') whose every URL is a local copy."""
+    node_modules = NODE_MODULES if node_modules is None else pathlib.Path(node_modules).resolve()
     if to not in KINDS:
         raise CourseValueError(f"course_lib.slides: expected --to slides or html, got {to!r}")
     out_dir = pathlib.Path(out_dir).resolve()
@@ -168,8 +175,9 @@ def remote_fetches(page: str) -> list[str]:
 
 
 def build(lecture: str | os.PathLike, to: str = "slides", out: str | os.PathLike = DEFAULT_OUT,
-          node_modules: pathlib.Path = NODE_MODULES) -> pathlib.Path:
+          node_modules: pathlib.Path | None = None) -> pathlib.Path:
     """Write the deck (``to='slides'``) or page (``to='html'``) of one lecture; return its path."""
+    node_modules = NODE_MODULES if node_modules is None else pathlib.Path(node_modules).resolve()
     check_assets(node_modules)
     lecture, out = pathlib.Path(lecture).resolve(), pathlib.Path(out).resolve()
     if out == LECTURES.resolve() or LECTURES.resolve() in out.parents:
