@@ -11,7 +11,7 @@ A lecture is named by its number (``3`` or ``03``), its file name with or withou
 a path. Decks are written as ``NN_name.slides.html``, pages as ``NN_name.html``; open them
 directly (``file://``) or through a web server whose root contains both the output folder and
 ``slides/node_modules`` (``python -m http.server`` from the repository root, for instance).
-In a deck the arrow keys page through the slides, ``s`` opens the speaker view.
+In a deck the arrow keys page through the slides.
 
 Every script, style sheet and font the page loads comes from the npm packages pinned in
 ``slides/package.json`` (reveal.js 4, MathJax 2, require.js, jQuery, Font Awesome 4 for the
@@ -24,6 +24,7 @@ one-line ``alt`` text its output's metadata carries.
 from __future__ import annotations
 
 import argparse
+import html
 import os
 import pathlib
 import re
@@ -32,7 +33,6 @@ import urllib.parse
 from typing import Sequence
 
 import jinja2
-import markupsafe
 import nbformat
 from nbconvert import HTMLExporter, SlidesExporter
 
@@ -139,7 +139,7 @@ def _with_alt(image_html: str, alt: object) -> str:
     """The ``<img>`` of nbconvert's image block, with ``alt`` set when the output's metadata has one."""
     if not alt:
         return image_html
-    return str(image_html).replace("<img", f'<img alt="{markupsafe.escape(str(alt))}"', 1)
+    return str(image_html).replace("<img", f'<img alt="{html.escape(str(alt), quote=True)}"', 1)
 
 
 def make_exporter(to: str, out_dir: pathlib.Path, node_modules: pathlib.Path | None = None):
@@ -153,8 +153,7 @@ def make_exporter(to: str, out_dir: pathlib.Path, node_modules: pathlib.Path | N
         return _url(node_modules / ASSETS[name], out_dir)
 
     urls = dict(mathjax_url=f"{local('mathjax')}?config={MATHJAX_CONFIG}", require_js_url=local("require"),
-                jquery_url=local("jquery"), widget_renderer_url=local("widgets"),
-                jupyter_widgets_base_url=_url(node_modules, out_dir) + "/")
+                jquery_url=local("jquery"), widget_renderer_url=local("widgets"))
     if to == "slides":
         urls.update(reveal_url_prefix=_url(node_modules / "reveal.js", out_dir), reveal_theme="white",
                     font_awesome_url=local("font_awesome"))

@@ -9,7 +9,6 @@ and recorded, and checks paging, typeset maths, the animation's icons and the wi
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import pathlib
