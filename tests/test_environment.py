@@ -71,7 +71,7 @@ def test_installed_version_is_the_pinned_one(name):
 
 def test_ci_runs_exactly_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
-    command = "pip install -r requirements.txt && pytest"
+    command = "pip install -r requirements.txt && npm ci --prefix slides --no-audit --no-fund && pytest"
     assert f"\n{command}\n" in readme
     assert command in (ROOT / ".ci" / "run").read_text().splitlines()
 
