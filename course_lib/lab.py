@@ -26,6 +26,8 @@ FIRST_LECTURE = pathlib.Path("notebooks") / "00_start_here.ipynb"
 # other JupyterLab layouts are left alone), the file browser at the root rather than in notebooks/
 START_PAGE = "course"
 LANDING = f"lab/workspaces/nf-course/tree/{FIRST_LECTURE.as_posix()}?file-browser-path=/"
+# the course's own notebooks, trusted for the session (see trust_course_notebooks)
+TRUSTED_FOLDERS = ("notebooks", "exercises", "solutions")
 
 
 def is_course_root(folder: pathlib.Path) -> bool:
@@ -72,6 +74,25 @@ def lab_environment(root: pathlib.Path, environ: Mapping[str, str] | None = None
     return env
 
 
+def trust_course_notebooks(notary, root: pathlib.Path) -> list[pathlib.Path]:
+    """Sign every notebook of :data:`TRUSTED_FOLDERS` under ``root`` with ``notary``; returns them.
+
+    JupyterLab sanitises the HTML outputs of a notebook it does not trust: before a lecture is
+    run, its animations (matplotlib's JavaScript player) would show a broken image and dead
+    buttons. The course's configuration gives the server a notary that keeps its signatures in
+    memory under a key made for the session, so trusting the course's files here writes nothing
+    to disk and lasts until the server stops; notebooks elsewhere are untouched.
+    """
+    import nbformat
+
+    signed = []
+    for folder in TRUSTED_FOLDERS:
+        for path in sorted((root / folder).glob("*.ipynb")):
+            notary.sign(nbformat.read(path, as_version=4))
+            signed.append(path)
+    return signed
+
+
 def _jupyter_server_extension_points() -> list[dict[str, str]]:
     return [{"module": "course_lib.lab"}]
 
@@ -89,6 +110,12 @@ def _load_jupyter_server_extension(serverapp) -> None:
     base = serverapp.base_url
     serverapp.web_app.add_handlers(".*$", [(url_path_join(base, START_PAGE), RedirectWithParams,
                                            {"url": url_path_join(base, LANDING), "permanent": False})])
+    root = pathlib.Path(serverapp.root_dir)
+    notary = serverapp.contents_manager.notary
+    if is_course_root(root) and notary.db_file == ":memory:":
+        signed = trust_course_notebooks(notary, root)
+        serverapp.log.info("course_lib.lab: trusting the %d notebooks of %s for this session",
+                           len(signed), ", ".join(f"{f}/" for f in TRUSTED_FOLDERS))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

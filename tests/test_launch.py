@@ -25,6 +25,7 @@ import sys
 import time
 import urllib.request
 
+import nbformat
 import pytest
 from jupyter_core.paths import jupyter_config_dir, jupyter_config_path
 
@@ -108,6 +109,27 @@ def test_the_shipped_lab_configuration_is_valid_json_naming_real_plugins():
             assert f'"{plugin}"' in bundle or f"'{plugin}'" in bundle, plugin
         else:  # a whole prebuilt extension
             assert (labextensions / plugin / "package.json").exists(), plugin
+
+
+def test_the_course_notebooks_are_trusted_in_memory_and_nothing_else_is(tmp_path):
+    from nbformat.sign import NotebookNotary
+
+    shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks", ignore=shutil.ignore_patterns("0[1-9]*", "1*"))
+    (tmp_path / "solutions").mkdir()
+    shutil.copy2(ROOT / "solutions" / "01_change_of_variables_1d.ipynb", tmp_path / "solutions")
+    (tmp_path / "elsewhere").mkdir()
+    shutil.copy2(ROOT / "notebooks" / "01_change_of_variables_1d.ipynb", tmp_path / "elsewhere")
+    notary = NotebookNotary(db_file=":memory:", secret=secrets.token_bytes(32))
+    signed = lab.trust_course_notebooks(notary, tmp_path)
+    assert signed == [tmp_path / "notebooks" / "00_start_here.ipynb",
+                      tmp_path / "solutions" / "01_change_of_variables_1d.ipynb"]
+    for path in signed:
+        assert notary.check_signature(nbformat.read(path, as_version=4)), path
+    outside = nbformat.read(tmp_path / "elsewhere" / "01_change_of_variables_1d.ipynb", as_version=4)
+    assert not notary.check_signature(outside)
+    changed = nbformat.read(signed[0], as_version=4)
+    changed.cells[0].source += " "
+    assert not notary.check_signature(changed)  # trust is for the content as it was on disk
 
 
 def test_the_instructor_guide_is_not_among_the_lectures():
@@ -240,6 +262,13 @@ def student_view(course, browser):
         except PlaywrightTimeout:
             pass
     page.wait_for_timeout(4_000)
+    # widgets are drawn from the notebook's saved state once the kernel is up
+    try:
+        page.wait_for_function("() => document.querySelector('.jp-Notebook .widget-slider') !== null"
+                               " && !document.querySelector('.jp-Notebook').innerText.includes('Loading widget')",
+                               timeout=30_000)
+    except PlaywrightTimeout:
+        pass
     view = page.evaluate("""() => {
         const config = JSON.parse(document.getElementById('jupyter-config-data').textContent);
         const toolbar = [...document.querySelectorAll('.jp-NotebookPanel-toolbar [data-jp-item-name]')];
@@ -253,6 +282,16 @@ def student_view(course, browser):
           riseButton: toolbar.filter(e => e.getAttribute('data-jp-item-name') === 'RISE-button')
                              .map(e => (e.querySelector('[data-command]') || e).getAttribute('data-command')),
           theme: document.body.dataset.jpThemeName,
+          untrusted: (() => { const w = window.jupyterapp.shell.currentWidget, out = [];
+                              if (!w || !w.model) return ['no notebook'];
+                              for (let i = 0; i < w.model.cells.length; i++) {
+                                const cell = w.model.cells.get(i);
+                                if (cell.type === 'code' && cell.outputs.length && !cell.trusted) out.push(i);
+                              }
+                              return out; })(),
+          widgetText: (document.querySelector('.jp-Notebook') || {innerText: ''}).innerText
+                        .split('\\n').filter(l => /Loading widget|Error displaying widget/.test(l)),
+          sliders: document.querySelectorAll('.jp-Notebook .widget-slider').length,
           disabled: config.disabledExtensions,
           news: config.news,
           extensionManager: config.extensionManager.name,
@@ -288,6 +327,12 @@ def test_no_request_leaves_the_machine_and_no_network_feature_is_asked_for(stude
     assert student_view["extensionManager"] == "read-only"
     assert "@jupyterlab/apputils-extension:announcements" in student_view["disabled"]
     assert "@jupyterlab/extensionmanager-extension:plugin" in student_view["disabled"]
+
+
+def test_the_lecture_is_trusted_and_its_widgets_show_their_saved_state_before_it_runs(student_view):
+    assert student_view["untrusted"] == []
+    assert student_view["widgetText"] == []
+    assert student_view["sliders"] > 0
 
 
 def test_the_students_own_settings_still_apply(student_view):
