@@ -4,7 +4,8 @@ Run it from the repository (or any folder inside it). JupyterLab starts with the
 the root of its file browser, so ``notebooks/``, ``exercises/`` and ``solutions/`` are all a
 click away, and lecture 00 open in front. The configuration ships with the course, in
 ``jupyter_config/``: no news prompt, no news feed, no update check, no extension search on PyPI,
-slides (RISE) in a theme whose fonts are installed. The launcher only puts that folder first on
+slides (RISE) in a theme whose fonts are installed, and the course's own notebooks trusted for the
+session, so their stored animations play before a lecture is run. The launcher only puts that folder first on
 Jupyter's config path for this one run (``JUPYTER_CONFIG_PATH``); it writes nothing anywhere, and
 a student's own Jupyter configuration and JupyterLab settings keep working underneath the course's.
 
