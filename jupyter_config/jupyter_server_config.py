@@ -4,7 +4,8 @@ Jupyter's config path (``JUPYTER_CONFIG_PATH``). Plain ``jupyter lab`` does not 
 This file: the file browser's root is the course repository (``notebooks/``, ``exercises/`` and
 ``solutions/`` side by side); lecture 00 opens in front, in a workspace of its own; no news feed, no
 update check, an extension manager that only lists what is installed; the course's own notebooks
-are trusted for the session, so their animations show before they are run.
+are trusted for the session, so their animations show before they are run; on Linux, kernels talk
+to the server over local sockets, not TCP.
 
 ``labconfig/page_config.json`` switches off the plugin that asks about news, the extension
 manager's panel, and the JupyterLab 3 MathJax extension that jupyterlab-rise still pulls in
@@ -21,6 +22,9 @@ Options given on the command line win over everything here.
 """
 import os
 import pathlib
+import sys
+
+from jupyter_core.paths import jupyter_runtime_dir
 
 COURSE = pathlib.Path(__file__).resolve().parent.parent
 
@@ -37,3 +41,9 @@ c.LabApp.extension_manager = "readonly"  # noqa: F821
 # memory under a key made for this session, so nothing is written to the home directory
 c.NotebookNotary.db_file = ":memory:"  # noqa: F821
 c.NotebookNotary.secret = os.urandom(32)  # noqa: F821
+# kernels talk to the server over local sockets in Jupyter's runtime folder rather than over TCP
+# (ipykernel warns that TCP is unencrypted); a socket's path is limited to 107 bytes on Linux, so TCP
+# stays where the runtime folder's path is too long for the longest one, and off Linux
+_LONGEST_SOCKET = os.path.join(jupyter_runtime_dir(), f"kernel-{'0' * 36}-ipc-99999")
+if sys.platform.startswith("linux") and len(os.fsencode(_LONGEST_SOCKET)) <= 107:
+    c.KernelManager.transport = "ipc"  # noqa: F821

@@ -22,6 +22,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 
@@ -168,8 +169,10 @@ def course(tmp_path_factory):
     (user_config / "labconfig").mkdir(parents=True)
     (user_config / "labconfig" / "page_config.json").write_text(
         json.dumps({"disabledExtensions": {STUDENT_DISABLED: True}}))
+    # a short runtime folder, as in a student's home directory, has room for the kernels' sockets
+    runtime = tempfile.mkdtemp(prefix="nf-runtime-")
     env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(settings),
-               JUPYTERLAB_WORKSPACES_DIR=str(work / "workspaces"), JUPYTER_RUNTIME_DIR=str(work / "runtime"),
+               JUPYTERLAB_WORKSPACES_DIR=str(work / "workspaces"), JUPYTER_RUNTIME_DIR=runtime,
                JUPYTER_CONFIG_DIR=str(user_config))
     for name in ("JUPYTER_CONFIG_PATH", "JUPYTER_NO_CONFIG", "PYTHONPATH", "MPLBACKEND"):
         env.pop(name, None)
@@ -201,6 +204,7 @@ def course(tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+        shutil.rmtree(runtime, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -327,6 +331,12 @@ def test_no_request_leaves_the_machine_and_no_network_feature_is_asked_for(stude
     assert student_view["extensionManager"] == "read-only"
     assert "@jupyterlab/apputils-extension:announcements" in student_view["disabled"]
     assert "@jupyterlab/extensionmanager-extension:plugin" in student_view["disabled"]
+
+
+def test_the_lectures_kernel_runs_over_local_sockets_without_the_tcp_warning(student_view, course):
+    log = course["log"].read_text()
+    assert "Kernel started" in log, "the lecture's kernel did not start: " + log[-2000:]
+    assert "without encryption" not in log
 
 
 def test_the_lecture_is_trusted_and_its_widgets_show_their_saved_state_before_it_runs(student_view):
