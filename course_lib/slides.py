@@ -162,8 +162,13 @@ def make_exporter(to: str, out_dir: pathlib.Path, node_modules: pathlib.Path | N
 
 
 def offline_html(page: str, font_awesome_url: str) -> str:
-    """Point every Font Awesome CDN link (those of matplotlib's animations) at the local copy."""
-    return _FONT_AWESOME_CDN.sub(font_awesome_url, page)
+    """Point every Font Awesome CDN link (those of matplotlib's animations) at the local copy, and
+    link that copy once in the head of a page whose animations were stored without the link
+    (:func:`course_lib.plotting.show_animation` leaves it out: JupyterLab has its own copy)."""
+    page = _FONT_AWESOME_CDN.sub(font_awesome_url, page)
+    if 'class="fa ' in page and font_awesome_url not in page:
+        page = page.replace("</head>", f'<link rel="stylesheet" href="{font_awesome_url}">\n</head>', 1)
+    return page
 
 
 def remote_fetches(page: str) -> list[str]:

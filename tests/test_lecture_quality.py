@@ -82,3 +82,13 @@ def test_every_image_has_alt_text(path):
             if re.search(r"<img(?![^>]*\balt=)", data.get("text/html", "")):
                 missing.append(i)
     assert not missing, f"cells without alt text: {sorted(set(missing))}"
+
+
+@pytest.mark.parametrize("path", LECTURES, ids=ids)
+def test_no_stored_output_loads_anything_from_the_network(path):
+    """Opening a lecture offline must not ask a CDN for anything (matplotlib's animation player
+    links Font Awesome from one unless shown with ``show_animation``)."""
+    remote = re.compile(r"<(?:link|script|img|iframe)\b[^>]*\b(?:href|src)\s*=\s*[\"']?https?://", re.I)
+    offending = [i for i, cell in enumerate(load(path).cells) for out in cell.get("outputs", [])
+                 if remote.search(out.get("data", {}).get("text/html", ""))]
+    assert not offending, f"cells whose stored output loads from the network: {offending}"

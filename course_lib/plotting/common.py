@@ -2,17 +2,46 @@
 evaluated on a grid of the plane."""
 from __future__ import annotations
 
+import re
+
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.animation import Animation
 from matplotlib.axes import Axes
 
+from ..validation import CourseValueError
+
 __all__ = ["DENSITY_STYLE", "SAMPLE_STYLE", "density_1d", "log_density_on_grid", "model_device",
-           "model_dtype"]
+           "model_dtype", "show_animation"]
+
+# matplotlib's player links Font Awesome for its buttons from a CDN; JupyterLab has its own copy
+_FONT_AWESOME_LINK = re.compile(r"<link\b[^>]*font-awesome[^>]*>\s*", re.IGNORECASE)
 
 
 SAMPLE_STYLE = {"color": "tab:blue", "alpha": 0.35}
 DENSITY_STYLE = {"color": "black", "linewidth": 2}
+
+
+def show_animation(animation: Animation):
+    """``animation`` as matplotlib's JavaScript player (``to_jshtml``), for a notebook to display,
+    without the player's link to a CDN: the buttons take their icons from JupyterLab's own Font
+    Awesome, so showing an animation asks nothing of the network.
+
+    >>> import matplotlib.pyplot as plt
+    >>> from matplotlib.animation import FuncAnimation
+    >>> fig, ax = plt.subplots()
+    >>> player = show_animation(FuncAnimation(fig, lambda i: [], frames=2))
+    >>> "fa-play" in player.data, "https://" in player.data
+    (True, False)
+    >>> plt.close(fig)
+    """
+    from IPython.display import HTML
+
+    if not isinstance(animation, Animation):
+        raise CourseValueError(
+            f"show_animation: expected a matplotlib Animation, got {type(animation).__name__}")
+    return HTML(_FONT_AWESOME_LINK.sub("", animation.to_jshtml()))
 
 
 def _axes(ax: Axes | None, figsize=None) -> Axes:

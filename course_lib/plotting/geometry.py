@@ -247,7 +247,7 @@ def animate_grid_deformation(f: Callable, *, lim: float = 3.0, cells: int = 20,
     along ``(1 - t) z + t f(z)``, coloured as in :func:`plot_grid_deformation`.
 
     The figure is closed after the animation is built, so a notebook shows only the
-    animation (``HTML(anim.to_jshtml())``).
+    animation (``show_animation(anim)``).
     """
     nodes, images, jacobians = _deformation(f, lim, cells)
     figure, ax = plt.subplots(figsize=figsize, dpi=dpi, layout="constrained")
