@@ -15,7 +15,6 @@ import json
 import os
 import pathlib
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -23,25 +22,17 @@ import urllib.request
 
 import pytest
 
+from browser_support import SKIP_BROWSER, SKIP_REASON, chromium, free_port, require_chromium
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 LECTURES = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-CHROMIUM = os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium")
-
-if os.environ.get("COURSE_SKIP_BROWSER") == "1":
-    pytest.skip("browser tests skipped: COURSE_SKIP_BROWSER=1", allow_module_level=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+if SKIP_BROWSER:
+    pytest.skip(SKIP_REASON, allow_module_level=True)
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    assert pathlib.Path(CHROMIUM).exists(), (
-        f"Chromium not found at {CHROMIUM}: install it (apt-get install chromium), point COURSE_CHROMIUM "
-        "at it, or set COURSE_SKIP_BROWSER=1 to skip the browser tests")
+    require_chromium()
     work = tmp_path_factory.mktemp("lab")
     root = work / "notebooks"
     shutil.copytree(ROOT / "notebooks", root)
@@ -87,15 +78,8 @@ def lab(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(lab):
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--disable-dev-shm-usage"])
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 STATE = """(path) => {

@@ -16,10 +16,8 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,14 +26,14 @@ import urllib.request
 
 import nbformat
 import pytest
+
+from browser_support import chromium, free_port, require_chromium
 from jupyter_core.paths import jupyter_config_dir, jupyter_config_path
 
 from course_lib import lab
 from course_lib.validation import CourseValueError
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-CHROMIUM = os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium")
-SKIP_BROWSER = os.environ.get("COURSE_SKIP_BROWSER") == "1"
 # what a student's checkout needs for the launcher (tests, the library's caches and any
 # build output stay behind)
 COURSE_FILES = ("course_lib", "notebooks", "exercises", "solutions", "instructors", "jupyter_config",
@@ -140,19 +138,9 @@ def test_the_instructor_guide_is_not_among_the_lectures():
 
 # -- the launcher, in a browser ---------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
-    if SKIP_BROWSER:
-        pytest.skip("browser tests skipped: COURSE_SKIP_BROWSER=1")
-    assert pathlib.Path(CHROMIUM).exists(), (
-        f"Chromium not found at {CHROMIUM}: install it (apt-get install chromium), point COURSE_CHROMIUM "
-        "at it, or set COURSE_SKIP_BROWSER=1 to skip the browser tests")
+    require_chromium()
     work = tmp_path_factory.mktemp("launch")
     repo = work / "course"
     for name in COURSE_FILES:
@@ -209,15 +197,8 @@ def course(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(course):
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--disable-dev-shm-usage"])
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 class Offline:

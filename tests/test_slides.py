@@ -10,7 +10,6 @@ and recorded, and checks paging, typeset maths, the animation's icons and the wi
 from __future__ import annotations
 
 import logging
-import os
 import pathlib
 import re
 import urllib.parse
@@ -22,12 +21,12 @@ from matplotlib import pyplot as plt
 from matplotlib.animation import FuncAnimation
 from nbconvert import SlidesExporter
 
+from browser_support import SKIP_BROWSER, SKIP_REASON, chromium
 from course_lib import slides
 from course_lib.validation import CourseValueError
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 LECTURES = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-CHROMIUM = os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium")
 PLACEHOLDER_ALT = "No description has been provided for this image"
 REMOTE = re.compile(r"^\s*(https?:)?//", re.IGNORECASE)
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
@@ -193,93 +192,82 @@ def saved_readouts(nb) -> list[str]:
     return shown
 
 
-@pytest.mark.skipif(os.environ.get("COURSE_SKIP_BROWSER") == "1", reason="COURSE_SKIP_BROWSER=1")
+@pytest.mark.skipif(SKIP_BROWSER, reason=SKIP_REASON)
 def test_deck_works_offline_in_chromium(tmp_path):
-    from playwright.sync_api import sync_playwright
-    assert pathlib.Path(CHROMIUM).exists(), (
-        f"Chromium not found at {CHROMIUM}: install it (apt-get install chromium), point COURSE_CHROMIUM "
-        "at it, or set COURSE_SKIP_BROWSER=1 to skip the browser tests")
     lecture = ROOT / "notebooks" / "03_composing_flows.ipynb"
     deck = slides.build(lecture, "slides", tmp_path)
     nb = nbformat.read(lecture, as_version=4)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"])
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 800})
-            network, errors = [], []
+    with chromium() as browser:
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        network, errors = [], []
 
-            def only_files(route):
-                if route.request.url.startswith("file://"):
-                    route.continue_()
-                else:
-                    network.append(route.request.url)
-                    route.abort()
-            context.route("**/*", only_files)
-            page = context.new_page()
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.goto(deck.as_uri(), wait_until="load")
-            page.wait_for_function(f"() => ({REVEAL})() !== null", timeout=20_000)
+        def only_files(route):
+            if route.request.url.startswith("file://"):
+                route.continue_()
+            else:
+                network.append(route.request.url)
+                route.abort()
+        context.route("**/*", only_files)
+        page = context.new_page()
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(deck.as_uri(), wait_until="load")
+        page.wait_for_function(f"() => ({REVEAL})() !== null", timeout=20_000)
 
-            def indices():
-                return page.evaluate(f"() => ({REVEAL})().getIndices()")
+        def indices():
+            return page.evaluate(f"() => ({REVEAL})().getIndices()")
 
-            # maths: every TeX script has its typeset frame, and no slide keeps raw $...$
-            page.evaluate("() => new Promise(done => MathJax.Hub.Queue(done))")
-            maths = page.evaluate("""() => {
-              const scripts = [...document.querySelectorAll('script[type^="math/tex"]')];
-              const raw = [...document.querySelectorAll('.jp-MarkdownOutput')].map(cell => {
-                const copy = cell.cloneNode(true);
-                copy.querySelectorAll('script, .MJX_Assistive_MathML').forEach(e => e.remove());
-                return (copy.textContent.match(/\\$[^$\\n]+\\$/g) || []).join(' | ');
-              }).filter(text => text);
-              return {scripts: scripts.length, typeset: scripts.filter(s => document.getElementById(s.id + '-Frame')).length,
-                      raw: raw};
-            }""")
-            texts = sum(c.source.count("$") for c in nb.cells if c.cell_type == "markdown")
-            assert maths["scripts"] > 20 and texts > 40, (maths, texts)
-            assert maths["typeset"] == maths["scripts"], maths
-            assert maths["raw"] == [], maths["raw"][:3]
+        # maths: every TeX script has its typeset frame, and no slide keeps raw $...$
+        page.evaluate("() => new Promise(done => MathJax.Hub.Queue(done))")
+        maths = page.evaluate("""() => {
+          const scripts = [...document.querySelectorAll('script[type^="math/tex"]')];
+          const raw = [...document.querySelectorAll('.jp-MarkdownOutput')].map(cell => {
+            const copy = cell.cloneNode(true);
+            copy.querySelectorAll('script, .MJX_Assistive_MathML').forEach(e => e.remove());
+            return (copy.textContent.match(/\\$[^$\\n]+\\$/g) || []).join(' | ');
+          }).filter(text => text);
+          return {scripts: scripts.length, typeset: scripts.filter(s => document.getElementById(s.id + '-Frame')).length,
+                  raw: raw};
+        }""")
+        texts = sum(c.source.count("$") for c in nb.cells if c.cell_type == "markdown")
+        assert maths["scripts"] > 20 and texts > 40, (maths, texts)
+        assert maths["typeset"] == maths["scripts"], maths
+        assert maths["raw"] == [], maths["raw"][:3]
 
-            # paging with the arrow keys
-            assert indices()["h"] == 0
-            page.keyboard.press("ArrowRight")
-            page.wait_for_function(f"() => ({REVEAL})().getIndices().h === 1", timeout=5_000)
-            page.keyboard.press("ArrowLeft")
-            page.wait_for_function(f"() => ({REVEAL})().getIndices().h === 0", timeout=5_000)
+        # paging with the arrow keys
+        assert indices()["h"] == 0
+        page.keyboard.press("ArrowRight")
+        page.wait_for_function(f"() => ({REVEAL})().getIndices().h === 1", timeout=5_000)
+        page.keyboard.press("ArrowLeft")
+        page.wait_for_function(f"() => ({REVEAL})().getIndices().h === 0", timeout=5_000)
 
-            # widgets drawn by the html manager at their saved values
-            page.wait_for_function("() => document.querySelectorAll('.widget-slider').length > 0"
-                                   " && !document.body.innerText.includes('Loading widget')", timeout=20_000)
-            readouts = page.evaluate("() => [...document.querySelectorAll('.widget-slider .widget-readout')]"
-                                     ".map(e => e.textContent.trim() || e.value)")
-            saved = saved_readouts(nb)
-            assert readouts and sorted(readouts) == sorted(saved), (readouts, saved)
+        # widgets drawn by the html manager at their saved values
+        page.wait_for_function("() => document.querySelectorAll('.widget-slider').length > 0"
+                               " && !document.body.innerText.includes('Loading widget')", timeout=20_000)
+        readouts = page.evaluate("() => [...document.querySelectorAll('.widget-slider .widget-readout')]"
+                                 ".map(e => e.textContent.trim() || e.value)")
+        saved = saved_readouts(nb)
+        assert readouts and sorted(readouts) == sorted(saved), (readouts, saved)
 
-            # the animation's slide: controls visible, Font Awesome loaded from the local copy
-            target = page.evaluate(f"""() => {{ const R = ({REVEAL})();
-                const slide = R.getSlides().find(s => s.querySelector('.animation'));
-                return slide ? R.getIndices(slide) : null; }}""")
-            assert target is not None, "no slide holds an animation"
-            page.evaluate(f"([h, v]) => ({REVEAL})().slide(h, v)", [target["h"], target["v"]])
-            buttons = page.locator("section.present .animation button")
-            assert buttons.count() >= 9
-            buttons.first.scroll_into_view_if_needed()
-            assert buttons.first.is_visible()
-            font = page.evaluate("""async () => {
-              const faces = await document.fonts.load('16px FontAwesome', '\\uf04b');
-              const icon = document.querySelector('section.present .animation button i.fa');
-              return {faces: faces.map(f => f.status), family: getComputedStyle(icon, '::before').fontFamily,
-                      glyph: getComputedStyle(icon, '::before').content, width: icon.getBoundingClientRect().width};
-            }""")
-            assert font["faces"] and set(font["faces"]) == {"loaded"}, font
-            # Font Awesome 4 from slides/node_modules, or 5, which the widget manager brings along
-            assert re.search(r"Font ?Awesome", font["family"]) and font["glyph"] not in ("none", "normal", ""), font
-            assert font["width"] > 0, font
+        # the animation's slide: controls visible, Font Awesome loaded from the local copy
+        target = page.evaluate(f"""() => {{ const R = ({REVEAL})();
+            const slide = R.getSlides().find(s => s.querySelector('.animation'));
+            return slide ? R.getIndices(slide) : null; }}""")
+        assert target is not None, "no slide holds an animation"
+        page.evaluate(f"([h, v]) => ({REVEAL})().slide(h, v)", [target["h"], target["v"]])
+        buttons = page.locator("section.present .animation button")
+        assert buttons.count() >= 9
+        buttons.first.scroll_into_view_if_needed()
+        assert buttons.first.is_visible()
+        font = page.evaluate("""async () => {
+          const faces = await document.fonts.load('16px FontAwesome', '\\uf04b');
+          const icon = document.querySelector('section.present .animation button i.fa');
+          return {faces: faces.map(f => f.status), family: getComputedStyle(icon, '::before').fontFamily,
+                  glyph: getComputedStyle(icon, '::before').content, width: icon.getBoundingClientRect().width};
+        }""")
+        assert font["faces"] and set(font["faces"]) == {"loaded"}, font
+        # Font Awesome 4 from slides/node_modules, or 5, which the widget manager brings along
+        assert re.search(r"Font ?Awesome", font["family"]) and font["glyph"] not in ("none", "normal", ""), font
+        assert font["width"] > 0, font
 
-            assert network == [], f"the deck tried to fetch {network[:5]}"
-            assert errors == [], errors
-        finally:
-            browser.close()
+        assert network == [], f"the deck tried to fetch {network[:5]}"
+        assert errors == [], errors
