@@ -10,6 +10,9 @@ import contextlib
 import os
 import pathlib
 import socket
+import subprocess
+import time
+import urllib.request
 
 import pytest
 
@@ -48,3 +51,30 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def jupyter_server(command: list[str], cwd, env: dict, log_path: pathlib.Path, status_url: str,
+                   attempts: int = 240):
+    """Run a Jupyter server ``command`` (its output into ``log_path``) until the block ends; wait
+    first until ``status_url`` answers. A server that exits or never answers fails with its log."""
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            for _ in range(attempts):
+                try:
+                    urllib.request.urlopen(status_url, timeout=2).close()
+                    break
+                except Exception:
+                    if proc.poll() is not None:
+                        raise RuntimeError(log_path.read_text()) from None
+                    time.sleep(0.25)
+            else:
+                raise RuntimeError("the server did not start: " + log_path.read_text()[-2000:])
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()

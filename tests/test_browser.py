@@ -15,14 +15,13 @@ import json
 import os
 import pathlib
 import shutil
-import subprocess
 import sys
 import time
 import urllib.request
 
 import pytest
 
-from browser_support import SKIP_BROWSER, SKIP_REASON, chromium, free_port, require_chromium
+from browser_support import SKIP_BROWSER, SKIP_REASON, chromium, free_port, jupyter_server, require_chromium
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 LECTURES = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -48,32 +47,13 @@ def lab(tmp_path_factory):
     news.parent.mkdir(parents=True)
     news.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
     port = free_port()
-    log = open(work / "lab.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-         f"--ServerApp.root_dir={root}", "--IdentityProvider.token=", "--ServerApp.password=",
-         "--ServerApp.disable_check_xsrf=True", "--allow-root", "--LabApp.expose_app_in_browser=True",
-         "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    command = [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+               f"--ServerApp.root_dir={root}", "--IdentityProvider.token=", "--ServerApp.password=",
+               "--ServerApp.disable_check_xsrf=True", "--allow-root", "--LabApp.expose_app_in_browser=True",
+               "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
     url = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        try:
-            urllib.request.urlopen(f"{url}/api/status", timeout=2)
-            break
-        except Exception:
-            if proc.poll() is not None:
-                raise RuntimeError((work / "lab.log").read_text())
-            time.sleep(0.5)
-    else:
-        proc.terminate()
-        raise RuntimeError("jupyter lab did not start: " + (work / "lab.log").read_text()[-2000:])
-    yield url, work
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    with jupyter_server(command, root, env, work / "lab.log", f"{url}/api/status"):
+        yield url, work
 
 
 @pytest.fixture(scope="module")

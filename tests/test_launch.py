@@ -18,16 +18,13 @@ import os
 import pathlib
 import secrets
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 
 import nbformat
 import pytest
 
-from browser_support import chromium, free_port, require_chromium
+from browser_support import chromium, free_port, jupyter_server, require_chromium
 from jupyter_core.paths import jupyter_config_dir, jupyter_config_path
 
 from course_lib import lab
@@ -165,33 +162,15 @@ def course(tmp_path_factory):
     for name in ("JUPYTER_CONFIG_PATH", "JUPYTER_NO_CONFIG", "PYTHONPATH", "MPLBACKEND"):
         env.pop(name, None)
     port, token = free_port(), secrets.token_hex(16)
-    log = open(work / "lab.log", "w")
     # the README's command, run from the repository's root, with the options a test needs
     # (--allow-root only matters where the suite runs as root, in a container)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "course_lib.lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-         f"--IdentityProvider.token={token}", "--LabApp.expose_app_in_browser=True", "--allow-root"],
-        cwd=repo, env=env, stdout=log, stderr=subprocess.STDOUT)
+    command = [sys.executable, "-m", "course_lib.lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+               f"--IdentityProvider.token={token}", "--LabApp.expose_app_in_browser=True", "--allow-root"]
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(240):
-            try:
-                urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2).close()
-                break
-            except Exception:
-                if proc.poll() is not None:
-                    raise RuntimeError((work / "lab.log").read_text()) from None
-                time.sleep(0.25)
-        else:
-            raise RuntimeError("the course did not start: " + (work / "lab.log").read_text()[-2000:])
-        yield {"url": url, "token": token, "repo": repo, "log": work / "lab.log"}
+        with jupyter_server(command, repo, env, work / "lab.log", f"{url}/api/status?token={token}"):
+            yield {"url": url, "token": token, "repo": repo, "log": work / "lab.log"}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
         shutil.rmtree(runtime, ignore_errors=True)
 
 
