@@ -50,6 +50,26 @@ def collect(solvers: bool = False) -> dict[str, Case]:
     return cases
 
 
+def build(case: Case, dim: int, seed: int = 0, batch: int | None = None,
+          input_scale: float | None = None) -> tuple[torch.nn.Module, torch.Tensor]:
+    """The case's flow in float64 and a seeded batch (``batch`` draws of ``input_scale`` times a
+    standard normal, the case's own by default, mapped into the flow's domain): the flow is warmed
+    up on the batch, then every parameter is moved off its start."""
+    torch.manual_seed(seed)
+    flow = case.make(dim).double()
+    size = case.batch if batch is None else batch
+    scale = case.input_scale if input_scale is None else input_scale
+    z = scale * torch.randn(size, *case.shape(dim), dtype=torch.float64)
+    if case.to_domain is not None:
+        z = case.to_domain(z)
+    if case.warmup is not None:
+        case.warmup(flow, z)
+    with torch.no_grad():
+        for p in flow.parameters():
+            p.add_(case.perturb * torch.randn_like(p))
+    return flow, z
+
+
 def randomise(flow, scale, seed=0):
     """Move every parameter of ``flow`` by ``scale`` times a seeded standard normal draw."""
     torch.manual_seed(seed)

@@ -8,7 +8,7 @@ import torch
 
 import course_lib.flows as flows
 from course_lib.jacobian import log_abs_det_bruteforce
-from flow_cases import collect
+from flow_cases import build as build_case, collect
 
 CASES = collect(solvers=True)  # the CNF too: its maps are ODE solves
 PARAMS = [(name, dim) for name, case in sorted(CASES.items()) for dim in case.dims]
@@ -22,16 +22,7 @@ def exported_flow_classes():
 
 def build(name, dim, seed=0):
     case = CASES[name]
-    torch.manual_seed(seed)
-    flow = case.make(dim).double()
-    z = case.input_scale * torch.randn(case.batch, *case.shape(dim), dtype=torch.float64)
-    if case.to_domain is not None:
-        z = case.to_domain(z)
-    if case.warmup is not None:
-        case.warmup(flow, z)
-    with torch.no_grad():
-        for p in flow.parameters():
-            p.add_(case.perturb * torch.randn_like(p))
+    flow, z = build_case(case, dim, seed)
     return case, flow, z
 
 

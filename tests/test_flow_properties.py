@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from course_lib.jacobian import log_abs_det_bruteforce
 from course_lib.validation import CourseValueError
-from flow_cases import collect
+from flow_cases import build, collect
 
 EXAMPLES = int(os.environ.get("COURSE_HYPOTHESIS_EXAMPLES", "40"))
 settings.register_profile(
@@ -43,20 +43,10 @@ TOLERANCE = {torch.float32: 2e-4, torch.float64: 1e-10}
 @functools.lru_cache(maxsize=None)
 def flow_of(name: str, dim: int, dtype: torch.dtype, seed: int):
     """The case's flow in ``dtype``, initialised on a standard batch and moved off its start."""
-    case = CASES[name]
     previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
+    torch.set_default_dtype(torch.float64)  # parameters drawn in float64, not drawn in float32 and cast
     try:
-        torch.manual_seed(seed)
-        flow = case.make(dim).double()
-        batch = torch.randn(16, *case.shape(dim), dtype=torch.float64)
-        if case.to_domain is not None:
-            batch = case.to_domain(batch)
-        if case.warmup is not None:
-            case.warmup(flow, batch)
-        with torch.no_grad():
-            for p in flow.parameters():
-                p.add_(case.perturb * torch.randn_like(p))
+        flow, _ = build(CASES[name], dim, seed, batch=16, input_scale=1.0)
     finally:
         torch.set_default_dtype(previous)
     return flow.to(dtype)
