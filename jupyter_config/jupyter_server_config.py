@@ -14,9 +14,9 @@ manager's panel, and the JupyterLab 3 MathJax extension that jupyterlab-rise sti
 ``labconfig/default_setting_overrides.json`` changes defaults only, so a student's own JupyterLab
 settings still win: no news, no update check; RISE slides in reveal.js's "white" theme, whose fonts
 are installed (the default "simple" theme loads Google Fonts), scrolling when a slide is taller
-than the screen; notebooks that attach off-screen
-cells when the browser is idle ("defer") rather than skip them with CSS content-visibility, under
-which a stored animation whose frame is set while off-screen stays 0 px wide.
+than the screen; notebooks that attach off-screen cells when the browser is idle ("defer") rather
+than skip them with CSS content-visibility, under which a stored animation whose frame is set
+while off-screen stays 0 px wide.
 
 Options given on the command line win over everything here.
 """
